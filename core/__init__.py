@@ -1,0 +1,1 @@
+"""colorvid.core: colour maths, the 313 ab bins, the plugin host and the interfaces."""

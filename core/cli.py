@@ -1,0 +1,56 @@
+"""The ``colorvid`` command line. Each sub-command lives in ``colorvid.core.commands.<name>``
+and provides ``add_parser(subparsers)``; the parser's ``func(args) -> int`` runs it.
+
+Errors the user can fix (bad input, unknown names) are printed as one line on stderr with a
+non-zero exit status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["COMMAND_MODULES", "CLIError", "build_parser", "main"]
+
+COMMAND_MODULES: tuple[str, ...] = ("colorvid.core.commands.plugins",)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as ``colorvid: <message>`` with exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from colorvid.core.host import _own_version
+
+    parser = argparse.ArgumentParser(
+        prog="colorvid", description="Automatic colorization of black-and-white video."
+    )
+    parser.add_argument("--version", action="version", version=f"colorvid {_own_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as e:
+        print(f"colorvid: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("colorvid: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``colorvid`` CLI, one module each."""

@@ -1,0 +1,1 @@
+"""Built-in colorvid plugins: each module registers through the same hooks third parties use."""
