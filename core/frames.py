@@ -1,0 +1,60 @@
+"""Conversions between the frames users hold (RGB or grey, numpy or torch) and Lab tensors.
+
+The colorization pipeline in one place: RGB/grey frame -> L (B, 1, H, W) -> colorizer -> ab ->
+Lab -> RGB uint8. Colour input is treated as grey (only its L is used).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from colorvid.core.color import lab_to_rgb, rgb_to_lab
+
+__all__ = ["frames_to_l", "lab_to_frames", "to_rgb_float"]
+
+
+def to_rgb_float(frames: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
+    """Frames ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or batched ``(B, H, W[, C])`` -> RGB float32
+    ``(B, 3, H, W)`` in [0, 1]. uint8 is scaled by 1/255, uint16 by 1/65535, floats taken as [0, 1].
+    """
+    x = torch.as_tensor(frames) if isinstance(frames, np.ndarray) else frames
+    if not isinstance(x, Tensor):
+        raise TypeError(f"frame must be a numpy array or torch tensor, got {type(frames).__name__}")
+    if x.dim() == 2:  # (H, W) grey
+        x = x[None, :, :, None]
+    elif x.dim() == 3:
+        # (H, W, C) with C in {1, 3} is one frame; anything else is a batch of grey frames.
+        x = x[None] if x.shape[-1] in (1, 3) else x[..., None]
+    if x.dim() != 4 or x.shape[-1] not in (1, 3):
+        raise ValueError(
+            "frame must be HxW (grey), HxWx1, HxWx3 (RGB) or a batch BxHxWx{1,3}, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.dtype == torch.uint8:
+        x = x.to(device=device, dtype=torch.float32) / 255.0
+    elif x.dtype == torch.uint16 if hasattr(torch, "uint16") else False:
+        x = x.to(device=device, dtype=torch.float32) / 65535.0
+    elif x.is_floating_point():
+        x = x.to(device=device, dtype=torch.float32)
+    else:
+        raise TypeError(f"frame dtype must be uint8, uint16 or float in [0, 1], got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError("frame contains NaN or infinity")
+    x = x.clamp(0.0, 1.0).permute(0, 3, 1, 2)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return x.contiguous()
+
+
+def frames_to_l(frames: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
+    """Frames (see :func:`to_rgb_float`) -> Lab L ``(B, 1, H, W)`` float32 in [0, 100]."""
+    return rgb_to_lab(to_rgb_float(frames, device))[:, :1]
+
+
+def lab_to_frames(L: Tensor, ab: Tensor) -> np.ndarray:
+    """L ``(B, 1, H, W)`` and ab ``(B, 2, H, W)`` -> RGB uint8 frames ``(B, H, W, 3)``."""
+    lab = torch.cat((L.float(), ab.float().to(L.device)), dim=1)
+    rgb = lab_to_rgb(lab)
+    return (rgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
