@@ -54,7 +54,11 @@ _HOOK_OF_KIND = {
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 # Modules of the built-in plugins, registered exactly like third-party ones.
-DEFAULT_PLUGINS: tuple[str, ...] = ("colorvid.plugins.grey",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "colorvid.plugins.grey",
+    "colorvid.plugins.metrics",
+    "colorvid.plugins.metrics_temporal",
+)
 
 
 class PluginLoadWarning(UserWarning):

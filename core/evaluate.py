@@ -1,0 +1,343 @@
+"""Evaluation: grey each video, colorize it with each model, score every metric against the
+original, and write a report (``results.csv``, ``results.json``, ``report.md``, pictures, clips).
+
+The data path per video is the one users get: RGB uint8 -> L (:func:`frames_to_l`) ->
+``colorizer.predict_ab`` -> :func:`lab_to_frames` -> RGB uint8, and metrics compare that with the
+decoded original. The ``grey`` baseline (ab = 0) is always the first row.
+
+>>> from colorvid.core.evaluate import EvalConfig, evaluate
+>>> result = evaluate(["clip.mp4"], "report", EvalConfig(models=["grey"]))  # doctest: +SKIP
+>>> result.summary()["grey"]["rmse_ab"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+
+from colorvid.core.api import create_colorizer, create_metric
+from colorvid.core.frames import frames_to_l, lab_to_frames
+from colorvid.core.host import get_host
+from colorvid.core.interfaces import Colorizer, Metric
+from colorvid.core.video import probe, read_frames
+
+__all__ = [
+    "BASELINE",
+    "VIDEO_SUFFIXES",
+    "Cell",
+    "EvalConfig",
+    "EvalResult",
+    "VideoRecord",
+    "colorize_frames",
+    "evaluate",
+    "find_videos",
+]
+
+BASELINE = "grey"
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
+# Frames colorized per forward pass of a stateless model: bounds memory on long videos.
+BATCH_FRAMES = 8
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """What to evaluate and how.
+
+    Attributes:
+        models: registered colorizer names; the grey baseline is added in front when missing.
+        options: per-model keyword options for ``create_colorizer`` (e.g. ``{"zhang":
+            {"weights": "z.pth"}}``).
+        metrics: metric names (None: every registered metric).
+        frames: at most this many frames per video (None: all); ``stride`` keeps every n-th.
+        seed: ``torch.manual_seed`` before every (video, model) run, so results repeat.
+        sheet_columns: frames shown per contact sheet.
+        write_clips: encode each colorized video (WebM, for ``colorvid ctt serve``).
+        device: device passed to colorizers that accept one (None: their default).
+    """
+
+    models: Sequence[str] = (BASELINE,)
+    options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    metrics: Sequence[str] | None = None
+    frames: int | None = None
+    stride: int = 1
+    seed: int = 0
+    sheet_columns: int = 6
+    write_clips: bool = True
+    device: str | None = None
+
+    def validate(self) -> None:
+        if self.frames is not None and (not isinstance(self.frames, int) or self.frames < 1):
+            raise ValueError(f"frames must be a positive int or None, got {self.frames!r}")
+        if not isinstance(self.stride, int) or self.stride < 1:
+            raise ValueError(f"stride must be an int >= 1, got {self.stride!r}")
+        if not isinstance(self.sheet_columns, int) or self.sheet_columns < 1:
+            raise ValueError(f"sheet_columns must be an int >= 1, got {self.sheet_columns!r}")
+        unknown = set(self.options) - set(self.model_names())
+        if unknown:
+            raise ValueError(f"options given for models that are not evaluated: "
+                             f"{', '.join(sorted(unknown))}; evaluated: "
+                             f"{', '.join(self.model_names())}")
+
+    def model_names(self) -> list[str]:
+        names = [BASELINE] + [m for m in self.models if m != BASELINE]
+        return list(dict.fromkeys(names))  # keep order, drop repeats
+
+
+@dataclasses.dataclass
+class VideoRecord:
+    """One input video: its report name, source path, frames used and any read error."""
+
+    name: str
+    path: str
+    frames: int = 0
+    width: int = 0
+    height: int = 0
+    fps: float | None = None
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class Cell:
+    """One (video, model, metric) result: a value, or the error that prevented it."""
+
+    video: str
+    model: str
+    metric: str
+    value: float | None
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """Everything a report is made of. ``series`` holds per-frame curves for the plots."""
+
+    config: EvalConfig
+    videos: list[VideoRecord]
+    models: list[str]
+    metrics: list[str]
+    higher_is_better: dict[str, bool]
+    descriptions: dict[str, str]
+    cells: list[Cell]
+    clips: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    pictures: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+    def value(self, video: str, model: str, metric: str) -> Cell | None:
+        for c in self.cells:
+            if (c.video, c.model, c.metric) == (video, model, metric):
+                return c
+        return None
+
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        """Mean over the videos where the value exists (None when it failed everywhere)."""
+        out: dict[str, dict[str, float | None]] = {}
+        for model in self.models:
+            out[model] = {}
+            for metric in self.metrics:
+                vals = [c.value for c in self.cells if c.model == model and c.metric == metric
+                        and c.value is not None]
+                out[model][metric] = float(np.mean(vals)) if vals else None
+        return out
+
+
+def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (their video files, sorted, not recursive) into video paths."""
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            vids = sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
+            if not vids:
+                raise ValueError(f"videos: folder {p} holds no video files "
+                                 f"({', '.join(VIDEO_SUFFIXES)})")
+            found.extend(vids)
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise ValueError(f"videos: {p} is neither a file nor a folder")
+    if not found:
+        raise ValueError("videos: give at least one video file or folder")
+    return found
+
+
+def _unique_names(paths: Sequence[Path]) -> list[str]:
+    names: list[str] = []
+    for p in paths:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", p.stem) or "video"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+def _error_text(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}".strip()
+
+
+def colorize_frames(colorizer: Colorizer, frames: np.ndarray) -> np.ndarray:
+    """RGB uint8 ``(T, H, W, 3)`` -> colorized RGB uint8: only the frames' L reaches the model."""
+    device = getattr(colorizer, "device", None)
+    L = frames_to_l(frames, device=device)  # (T, 1, H, W)
+    with torch.inference_mode():
+        if colorizer.temporal:
+            ab, _ = colorizer.predict_sequence(L)
+        else:
+            ab = torch.cat([colorizer.predict_ab(L[i:i + BATCH_FRAMES])
+                            for i in range(0, L.shape[0], BATCH_FRAMES)])
+    if ab.shape != (L.shape[0], 2, *L.shape[-2:]):
+        raise ValueError(f"{colorizer.name}: predict_ab returned shape {tuple(ab.shape)}, "
+                         f"expected {(L.shape[0], 2, *L.shape[-2:])}")
+    if not torch.isfinite(ab).all():
+        raise ValueError(f"{colorizer.name}: predicted ab contains NaN or infinity")
+    return lab_to_frames(L, ab)
+
+
+def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).to(torch.float64) / 255.0
+
+
+class _Progress:
+    """A progress bar over videos x models on stderr (plain lines when stderr is not a TTY)."""
+
+    def __init__(self, total: int, stream: TextIO | None) -> None:
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+        self.start = time.monotonic()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.stream is None:
+            return
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        elapsed = time.monotonic() - self.start
+        line = (f"eval [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                f"{elapsed:5.1f}s {label}")
+        if self.tty:
+            end = "\n" if self.done >= self.total else ""
+            self.stream.write("\r" + line.ljust(100)[:100] + end)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _create_colorizer(name: str, config: EvalConfig) -> Colorizer:
+    options = dict(config.options.get(name, {}))
+    if config.device is not None and "device" not in options:
+        options["device"] = config.device
+    return create_colorizer(name, **options)
+
+
+def evaluate(
+    inputs: Iterable[str | Path],
+    out_dir: str | Path,
+    config: EvalConfig | None = None,
+    *,
+    progress: TextIO | None = sys.stderr,
+    on_video: Callable[[VideoRecord], None] | None = None,
+) -> EvalResult:
+    """Run the evaluation and write the report into ``out_dir``; returns the results.
+
+    Failures of one model or metric on one video are recorded as cells with an error and the run
+    goes on; an unreadable video is recorded in ``videos[i].error``.
+    """
+    from colorvid.core import evaluate_report as report  # pictures and files (matplotlib, PIL)
+
+    config = config or EvalConfig()
+    config.validate()
+    paths = find_videos(inputs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = _unique_names(paths)
+    models = config.model_names()
+    metric_names = list(config.metrics) if config.metrics is not None else \
+        get_host().names("metric")
+    started = time.monotonic()
+
+    metrics: dict[str, Metric | BaseException] = {}
+    for m in metric_names:
+        try:
+            metrics[m] = create_metric(m)
+        except Exception as e:  # noqa: BLE001 - reported per cell, run continues
+            metrics[m] = e
+    result = EvalResult(
+        config=config, videos=[], models=models, metrics=metric_names,
+        higher_is_better={m: bool(getattr(v, "higher_is_better", False))
+                          for m, v in metrics.items()},
+        descriptions={m: (type(v).__doc__ or "").strip().split("\n")[0]
+                      if isinstance(v, Metric) else "" for m, v in metrics.items()},
+        cells=[],
+    )
+    colorizers: dict[str, Colorizer | BaseException] = {}
+    for model in models:
+        try:
+            colorizers[model] = _create_colorizer(model, config)
+        except Exception as e:  # noqa: BLE001
+            colorizers[model] = e
+
+    bar = _Progress(len(paths) * len(models), progress)
+    for path, name in zip(paths, names):
+        record = VideoRecord(name=name, path=str(path))
+        result.videos.append(record)
+        try:
+            info = probe(path)
+            ref = np.stack([f for _, f in read_frames(path, count=config.frames,
+                                                        stride=config.stride)])
+            record.frames, record.height, record.width = ref.shape[0], ref.shape[1], ref.shape[2]
+            if info.frame_rate:
+                record.fps = float(info.frame_rate) / config.stride
+        except Exception as e:  # noqa: BLE001 - unreadable video: report, go on
+            record.error = _error_text(e)
+            for model in models:
+                for m in metric_names:
+                    result.cells.append(Cell(name, model, m, None, f"video: {record.error}"))
+                bar.step(f"{name} (unreadable)")
+            continue
+        ref_t = _to_video_tensor(ref)
+        outputs: dict[str, np.ndarray] = {}
+        for model in models:
+            colorizer = colorizers[model]
+            try:
+                if isinstance(colorizer, BaseException):
+                    raise colorizer
+                torch.manual_seed(config.seed)
+                outputs[model] = colorize_frames(colorizer, ref)
+            except Exception as e:  # noqa: BLE001
+                err = _error_text(e)
+                if progress is not None:
+                    tb = traceback.format_exception_only(type(e), e)[-1].strip()
+                    progress.write(f"\neval: model {model} failed on {name}: {tb}\n")
+                for m in metric_names:
+                    result.cells.append(Cell(name, model, m, None, f"model: {err}"))
+                bar.step(f"{name} x {model} FAILED")
+                continue
+            pred_t = _to_video_tensor(outputs[model])
+            for m in metric_names:
+                metric = metrics[m]
+                try:
+                    if isinstance(metric, BaseException):
+                        raise metric
+                    value = float(metric.compute(pred_t, ref_t))
+                    result.cells.append(Cell(name, model, m, value))
+                except Exception as e:  # noqa: BLE001
+                    result.cells.append(Cell(name, model, m, None, f"metric: {_error_text(e)}"))
+            bar.step(f"{name} x {model}")
+        result.pictures[name] = report.write_pictures(out, name, ref, outputs, config)
+        if config.write_clips:
+            result.clips.extend(report.write_clips(out, name, ref, outputs, record.fps))
+        if on_video is not None:
+            on_video(record)
+    result.seconds = time.monotonic() - started
+    report.write_reports(out, result)
+    return result
+

@@ -1,0 +1,184 @@
+"""Built-in per-frame metrics: ``rmse_ab``, ``rmse_rgb``, ``psnr``, ``ssim``, ``colorfulness``,
+``colorfulness_gap`` (design.md section 5). Temporal metrics live in
+:mod:`colorvid.plugins.metrics_temporal`.
+
+Every metric takes RGB videos as float tensors in [0, 1] shaped ``(T, 3, H, W)`` (the colorized
+``pred`` and the original ``ref``), computes in float64, and reports the mean over frames of a
+per-frame value (the paper's protocol).
+
+>>> import colorvid, torch
+>>> ref = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+>>> colorvid.create_metric("rmse_rgb").compute(ref, ref)
+0.0
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import colorvid
+from colorvid.core.color import rgb_to_lab
+from colorvid.core.interfaces import Metric
+
+__all__ = [
+    "ColorfulnessGapMetric",
+    "ColorfulnessMetric",
+    "PsnrMetric",
+    "RmseAbMetric",
+    "RmseRgbMetric",
+    "SsimMetric",
+    "colorfulness",
+]
+
+
+def _pair64(metric: Metric, pred: Tensor, ref: Tensor) -> tuple[Tensor, Tensor]:
+    metric.check_pair(pred, ref, metric.name)
+    return pred.detach().to(torch.float64).cpu(), ref.detach().to(torch.float64).cpu()
+
+
+class RmseAbMetric(Metric):
+    """Chroma RMSE in Lab units (the paper's per-pixel RMSE), lower is better.
+
+    Per frame: ``sqrt(mean over pixels and the a, b channels of (ab_pred - ab_ref)^2)`` with
+    both videos converted sRGB -> Lab (D65) in float64; then the mean over frames. The mean runs
+    over both channels, so this is the Euclidean ab error RMSE divided by sqrt(2).
+    """
+
+    name = "rmse_ab"
+    higher_is_better = False
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        p, r = _pair64(self, pred, ref)
+        d = rgb_to_lab(p)[:, 1:] - rgb_to_lab(r)[:, 1:]  # (T, 2, H, W)
+        return (d * d).mean(dim=(1, 2, 3)).sqrt()
+
+
+class RmseRgbMetric(Metric):
+    """RGB RMSE on the 0-255 scale, lower is better.
+
+    Per frame: ``sqrt(mean over pixels and R, G, B of (255 (pred - ref))^2)``; mean over frames.
+    """
+
+    name = "rmse_rgb"
+    higher_is_better = False
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        p, r = _pair64(self, pred, ref)
+        d = 255.0 * (p - r)
+        return (d * d).mean(dim=(1, 2, 3)).sqrt()
+
+
+class PsnrMetric(Metric):
+    """PSNR in dB, higher is better: per frame ``20 log10(255 / sqrt(MSE))``, mean over frames.
+
+    MSE is taken in float64 on the 0-255 scale over all pixels and channels (never on uint8,
+    which wraps around). An identical frame has MSE 0 and PSNR ``inf``.
+    """
+
+    name = "psnr"
+    higher_is_better = True
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        p, r = _pair64(self, pred, ref)
+        d = 255.0 * (p - r)
+        mse = (d * d).mean(dim=(1, 2, 3))
+        # 10 log10(255^2 / mse) == 20 log10(255 / sqrt(mse)); mse = 0 gives +inf, as skimage.
+        return 10.0 * torch.log10(255.0**2 / mse)
+
+
+class SsimMetric(Metric):
+    """Structural similarity, higher is better; matches ``skimage.metrics.structural_similarity``
+    with ``channel_axis`` set, ``data_range=1`` and its defaults (7x7 uniform window, sample
+    covariance, K1 = 0.01, K2 = 0.03).
+
+    Per channel: ``S = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x + s_y + C2))``
+    with local means, (co)variances over the window (covariances scaled by N / (N - 1)),
+    ``C1 = (K1 L)^2``, ``C2 = (K2 L)^2``; the mean of S over the pixels whose window lies inside
+    the frame, then the mean over channels, then over frames. Frames must be at least 7x7.
+    """
+
+    name = "ssim"
+    higher_is_better = True
+
+    def __init__(self, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> None:
+        if not isinstance(win_size, int) or win_size < 3 or win_size % 2 == 0:
+            raise ValueError(f"ssim: win_size must be an odd int >= 3, got {win_size!r}")
+        self.win_size, self.k1, self.k2 = win_size, float(k1), float(k2)
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        x, y = _pair64(self, pred, ref)
+        w = self.win_size
+        if min(x.shape[-2:]) < w:
+            raise ValueError(f"ssim: frames must be at least {w}x{w}, got {tuple(x.shape[-2:])}")
+        # skimage filters with reflect padding and then crops (w-1)/2 pixels from every border:
+        # exactly the pixels of a 'valid' box filter, so padding never influences the result.
+        def box(t: Tensor) -> Tensor:
+            return F.avg_pool2d(t, w, stride=1)
+
+        n = w * w
+        cov_norm = n / (n - 1.0)
+        ux, uy = box(x), box(y)
+        vx = cov_norm * (box(x * x) - ux * ux)
+        vy = cov_norm * (box(y * y) - uy * uy)
+        vxy = cov_norm * (box(x * y) - ux * uy)
+        c1, c2 = (self.k1 * 1.0) ** 2, (self.k2 * 1.0) ** 2  # data range L = 1
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+        return s.mean(dim=(2, 3)).mean(dim=1)
+
+
+def colorfulness(rgb: Tensor) -> Tensor:
+    """Hasler & Suesstrunk (2003) colourfulness of each frame of ``(T, 3, H, W)`` RGB in [0, 1].
+
+    On the 0-255 scale: ``rg = R - G``, ``yb = (R + G) / 2 - B``,
+    ``M = sqrt(std_rg^2 + std_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2)`` (population std over the
+    frame's pixels). Grey frames score 0; typical photographs 20-100. Returns ``(T,)`` float64.
+    """
+    if not isinstance(rgb, Tensor) or rgb.dim() != 4 or rgb.shape[1] != 3:
+        shape = tuple(rgb.shape) if isinstance(rgb, Tensor) else type(rgb).__name__
+        raise ValueError(f"colorfulness: rgb must be an RGB video (T, 3, H, W), got {shape}")
+    x = 255.0 * rgb.detach().to(torch.float64).cpu()
+    r, g, b = x.unbind(dim=1)
+    rg = (r - g).flatten(1)
+    yb = (0.5 * (r + g) - b).flatten(1)
+    std = (rg.var(dim=1, correction=0) + yb.var(dim=1, correction=0)).sqrt()
+    mean = (rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2).sqrt()
+    return std + 0.3 * mean
+
+
+class ColorfulnessMetric(Metric):
+    """Colourfulness M of the colorized video (Hasler & Suesstrunk), higher is more colourful.
+
+    No-reference: ``ref`` is only checked for shape. Mean over frames of :func:`colorfulness`.
+    """
+
+    name = "colorfulness"
+    higher_is_better = True
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        self.check_pair(pred, ref, self.name)
+        return colorfulness(pred)
+
+
+class ColorfulnessGapMetric(Metric):
+    """``|M(pred) - M(ref)|`` per frame (Hasler & Suesstrunk colourfulness), mean over frames;
+    lower is better. A grey output scores the original's colourfulness.
+    """
+
+    name = "colorfulness_gap"
+    higher_is_better = False
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        self.check_pair(pred, ref, self.name)
+        return (colorfulness(pred) - colorfulness(ref)).abs()
+
+
+@colorvid.hookimpl
+def register_metrics(register) -> None:
+    register("rmse_ab", RmseAbMetric)
+    register("rmse_rgb", RmseRgbMetric)
+    register("psnr", PsnrMetric)
+    register("ssim", SsimMetric)
+    register("colorfulness", ColorfulnessMetric)
+    register("colorfulness_gap", ColorfulnessGapMetric)

@@ -1,0 +1,173 @@
+"""Built-in temporal metrics: ``cdc`` (colour-distribution consistency) and ``warp_error``
+(flow-warped frame difference), design.md section 5. Both are lower-is-better flicker measures.
+
+>>> import colorvid, torch
+>>> still = torch.full((3, 3, 16, 16), 0.5, dtype=torch.float64)
+>>> colorvid.create_metric("cdc").compute(still, still)
+0.0
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+import colorvid
+from colorvid.core.interfaces import Metric
+
+__all__ = [
+    "CdcMetric",
+    "WarpErrorMetric",
+    "channel_histograms",
+    "farneback_flow",
+    "js_divergence",
+]
+
+CDC_DISTANCES: tuple[int, ...] = (1, 2, 4)
+
+
+def _to_uint8(rgb: Tensor) -> np.ndarray:
+    """(T, 3, H, W) float in [0, 1] -> (T, H, W, 3) uint8, rounding to nearest."""
+    x = (rgb.detach().to(torch.float64).cpu().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
+
+
+def channel_histograms(rgb: Tensor) -> Tensor:
+    """256-bin histogram of each channel of each frame, divided by H W: ``(T, 3, 256)`` float64.
+
+    Values are quantised to 8 bits (round to nearest) first, as the original CDC code reads
+    8-bit frames.
+    """
+    t, c, h, w = rgb.shape
+    q = torch.from_numpy(_to_uint8(rgb)).permute(0, 3, 1, 2).reshape(t * c, h * w).long()
+    offsets = (torch.arange(t * c) * 256).unsqueeze(1)  # one 256-bin range per (frame, channel)
+    counts = torch.bincount((q + offsets).flatten(), minlength=t * c * 256)
+    return counts.view(t, c, 256).to(torch.float64) / (h * w)
+
+
+def js_divergence(p: Tensor, q: Tensor) -> Tensor:
+    """Jensen-Shannon divergence (natural log) between distributions on the last axis.
+
+    ``JSD = KL(p || m) / 2 + KL(q || m) / 2`` with ``m = (p + q) / 2``; ``0 log 0 = 0``.
+    """
+    m = 0.5 * (p + q)
+
+    def kl(a: Tensor) -> Tensor:
+        # Where a > 0, m >= a / 2 > 0, so the log is finite; a = 0 terms contribute 0.
+        ratio = torch.where(a > 0, a / torch.where(m > 0, m, 1.0), 1.0)
+        return (a * ratio.log()).sum(dim=-1)
+
+    return 0.5 * kl(p) + 0.5 * kl(q)
+
+
+class CdcMetric(Metric):
+    """Colour-distribution consistency (Liu et al., temporally consistent video colorization),
+    lower is better; no-reference (``ref`` only checked for shape).
+
+    Per channel c of R, G, B: ``H_i`` = 256-bin histogram of frame i divided by H W;
+    ``JS_d = mean over i of JSD(H_i, H_{i+d})`` (natural log);
+    ``CDC = mean over c of mean over d in {1, 2, 4} of JS_d``. Distances d with no frame pair
+    (videos of at most d frames) are left out; a video needs at least 2 frames.
+    """
+
+    name = "cdc"
+    higher_is_better = False
+
+    def __init__(self, distances: tuple[int, ...] = CDC_DISTANCES) -> None:
+        if not distances or any(not isinstance(d, int) or d < 1 for d in distances):
+            raise ValueError(f"cdc: distances must be positive ints, got {distances!r}")
+        self.distances = tuple(distances)
+
+    def compute(self, pred: Tensor, ref: Tensor) -> float:
+        self.check_pair(pred, ref, self.name)
+        if pred.shape[0] < 2:
+            raise ValueError(f"cdc: needs a video of at least 2 frames, got {pred.shape[0]}")
+        hist = channel_histograms(pred)  # (T, 3, 256)
+        per_distance = [
+            js_divergence(hist[:-d], hist[d:]).mean(dim=0)  # (3,): JS_d of each channel
+            for d in self.distances
+            if d < hist.shape[0]
+        ]
+        return float(torch.stack(per_distance).mean())
+
+
+def farneback_flow(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Dense flow ``F`` (H, W, 2) with ``src(x) ~ dst(x + F(x))``, OpenCV Farneback on grey uint8.
+
+    Parameters are OpenCV's documented example ones (pyramid scale 0.5, 3 levels, window 15,
+    3 iterations, poly_n 5, poly_sigma 1.2).
+    """
+    return cv2.calcOpticalFlowFarneback(src, dst, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+class WarpErrorMetric(Metric):
+    """Warping error (Lai et al. 2018), lower is better; values on the [0, 1] RGB scale.
+
+    For each pair of consecutive frames (t-1, t): optical flow ``F`` from t-1 to t and ``B``
+    from t to t-1 are estimated on the *original* video (``ref``, converted to grey uint8) with
+    OpenCV's Farneback method, so every model is judged against the same motion. Frame t of
+    ``pred`` is warped back onto t-1: ``W(x) = pred_t(x + F(x))`` (bilinear). A pixel is valid
+    when ``x + F(x)`` lies inside the frame and passes the forward-backward consistency test
+    (Sundaram et al. 2010): ``|F(x) + B(x + F(x))|^2 <= 0.01 (|F(x)|^2 + |B(x + F(x))|^2) + 0.5``;
+    other pixels are occluded or leave the frame and are masked out. Then
+
+        E_t = sum over valid x of ||pred_{t-1}(x) - W(x)||^2 (summed over R, G, B) / #valid
+        warp_error = mean over t of E_t
+
+    Pairs with no valid pixel are skipped; a video needs at least 2 frames.
+    Pass ``flow_from="pred"`` to estimate the flow on the colorized video itself.
+    """
+
+    name = "warp_error"
+    higher_is_better = False
+
+    def __init__(self, flow_from: str = "ref") -> None:
+        if flow_from not in ("ref", "pred"):
+            raise ValueError(f"warp_error: flow_from must be 'ref' or 'pred', got {flow_from!r}")
+        self.flow_from = flow_from
+
+    def per_pair(self, pred: Tensor, ref: Tensor) -> Tensor:
+        """``E_t`` for t = 1..T-1, shape ``(T - 1,)``; NaN where no pixel was valid."""
+        self.check_pair(pred, ref, self.name)
+        if pred.shape[0] < 2:
+            raise ValueError(f"warp_error: needs a video of at least 2 frames, got {pred.shape[0]}")
+        p = pred.detach().to(torch.float32).cpu().permute(0, 2, 3, 1).contiguous().numpy()
+        flow_video = _to_uint8(ref if self.flow_from == "ref" else pred)
+        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in flow_video]
+        h, w = grey[0].shape
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        errors = []
+        for t in range(1, len(grey)):
+            fw = farneback_flow(grey[t - 1], grey[t])
+            bw = farneback_flow(grey[t], grey[t - 1])
+            map_x, map_y = xs + fw[..., 0], ys + fw[..., 1]
+            warped = cv2.remap(p[t], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            bw_at = cv2.remap(bw, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+            loop = fw + bw_at
+            bound = 0.01 * ((fw * fw).sum(-1) + (bw_at * bw_at).sum(-1)) + 0.5
+            valid = inside & ((loop * loop).sum(-1) <= bound)
+            n = int(valid.sum())
+            if n == 0:
+                errors.append(math.nan)
+                continue
+            diff = (p[t - 1].astype(np.float64) - warped.astype(np.float64)) ** 2
+            errors.append(float(diff.sum(-1)[valid].sum() / n))
+        return torch.tensor(errors, dtype=torch.float64)
+
+    def compute(self, pred: Tensor, ref: Tensor) -> float:
+        e = self.per_pair(pred, ref)
+        e = e[~e.isnan()]
+        if e.numel() == 0:
+            raise ValueError("warp_error: every frame pair was fully occluded; no valid pixel")
+        return float(e.mean())
+
+
+@colorvid.hookimpl
+def register_metrics(register) -> None:
+    register("cdc", CdcMetric)
+    register("warp_error", WarpErrorMetric)

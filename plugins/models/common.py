@@ -1,0 +1,120 @@
+"""Option handling shared by the network colorizers (device, precision, render size, weights).
+
+Every factory takes the same keyword options, validated here so the messages read the same::
+
+    create_colorizer("zhang", weights=None, preset=None, device=None, render_size=None,
+                     pretrained=True, fp16=False, dtype=None)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from colorvid.core.weights import PRESETS, LoadedWeights, load_weights, read_config, resolve_weights
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "check_render_size",
+    "load_into",
+    "pick_preset",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+# The tiny presets are what ships (trainable and fast on a CPU); "full" is the released network.
+DEFAULT_PRESET = "tiny"
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str | torch.device | None, who: str) -> torch.device:
+    """``None`` -> CUDA when available, else CPU; anything else must name a usable device."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"{who}: device {device!r} is not a torch device "
+                         "(e.g. 'cpu', 'cuda', 'cuda:1')") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{who}: device {device!r} asked for, but CUDA is not available here")
+    return dev
+
+
+def resolve_dtype(
+    fp16: bool, dtype: str | torch.dtype | None, device: torch.device, who: str
+) -> torch.dtype:
+    """Network precision: float32 by default; ``fp16=True`` or ``dtype`` (float16/bfloat16).
+
+    float16 is refused on the CPU (slow and partly unsupported there); bfloat16 works anywhere.
+    Decoding always runs in float32.
+    """
+    if fp16 and dtype is not None and dtype not in ("float16", torch.float16):
+        raise ValueError(f"{who}: fp16=True contradicts dtype={dtype!r}; pass one of them")
+    if fp16:
+        dtype = torch.float16
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str):
+        if dtype not in _DTYPES:
+            raise ValueError(f"{who}: dtype {dtype!r} not accepted; use one of "
+                             f"{', '.join(_DTYPES)}")
+        dtype = _DTYPES[dtype]
+    if dtype not in _DTYPES.values():
+        raise ValueError(f"{who}: dtype {dtype} not accepted; use float32, float16 or bfloat16")
+    if dtype == torch.float16 and device.type == "cpu":
+        raise ValueError(f"{who}: float16 runs on CUDA only; on the CPU use dtype='bfloat16' "
+                         "or float32")
+    return dtype
+
+
+def check_render_size(render_size: Any, default: int, multiple: int, who: str) -> int:
+    """The internal (square) resolution: a positive multiple of ``multiple`` (the net's stride)."""
+    if render_size is None:
+        return default
+    if isinstance(render_size, bool) or not isinstance(render_size, int) or render_size <= 0 \
+            or render_size % multiple:
+        raise ValueError(f"{who}: render_size must be a positive multiple of {multiple}, "
+                         f"got {render_size!r}")
+    return render_size
+
+
+def pick_preset(
+    model: str, preset: str | None, weights: str | os.PathLike[str] | None
+) -> str:
+    """The preset to build: the one asked for, else the weights file's, else the default (tiny)."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"{model}: preset must be one of {', '.join(PRESETS)}, "
+                             f"got {preset!r}")
+        return preset
+    if weights is not None and Path(weights).is_file():
+        found = read_config(weights).get("preset")
+        if found in PRESETS:
+            return str(found)
+    return DEFAULT_PRESET
+
+
+def load_into(
+    net: nn.Module,
+    model: str,
+    preset: str,
+    weights: str | os.PathLike[str] | None,
+    pretrained: bool,
+    expect_config: dict[str, Any] | None = None,
+) -> LoadedWeights | None:
+    """Load the resolved weights file into ``net`` (strict), or leave it randomly initialised."""
+    path: Path | None = resolve_weights(model, preset, weights, pretrained)
+    if path is None:
+        return None
+    state = net.state_dict()
+    optional = [k for k in state if k.endswith("num_batches_tracked")]
+    loaded = load_weights(path, model=model, preset=preset,
+                          expected_shapes={k: v.shape for k, v in state.items()},
+                          optional_keys=optional, expect_config=expect_config)
+    net.load_state_dict(loaded.state_dict, strict=False)
+    return loaded
