@@ -27,6 +27,7 @@ from colorvid.core.bins import GREY_BIN, NUM_BINS, ab_bins, nearest_bin
 from colorvid.core.interfaces import Colorizer, Loss, Metric
 from colorvid.core.host import PluginError, PluginHost, get_host, reset_host
 from colorvid.core.api import create_colorizer, create_loss, create_metric, list_plugins
+from colorvid.core.pipeline import ColorizeError, VideoColorizer, colorize_video, open_colorizer
 
 try:
     __version__ = _metadata.version("colorvid")
@@ -39,13 +40,16 @@ __all__ = [
     "L_CENTER",
     "L_SCALE",
     "NUM_BINS",
+    "ColorizeError",
     "Colorizer",
     "Loss",
     "Metric",
     "PluginError",
     "PluginHost",
+    "VideoColorizer",
     "__version__",
     "ab_bins",
+    "colorize_video",
     "create_colorizer",
     "create_loss",
     "create_metric",
@@ -58,6 +62,7 @@ __all__ = [
     "nearest_bin",
     "normalize_ab",
     "normalize_l",
+    "open_colorizer",
     "reset_host",
     "rgb_to_lab",
 ]

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 
 __all__ = ["COMMAND_MODULES", "CLIError", "build_parser", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("colorvid.core.commands.plugins",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "colorvid.core.commands.plugins",
+    "colorvid.core.commands.weights",
+    "colorvid.core.commands.eval",
+    "colorvid.core.commands.ctt",
+    "colorvid.core.commands.colorize",
+    "colorvid.core.commands.train",
+)
 
 
 class CLIError(Exception):

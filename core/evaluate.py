@@ -44,6 +44,10 @@ __all__ = [
 
 BASELINE = "grey"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
+# The report's column order: the paper's RMSE first, then the field's usual order; metrics of
+# third-party plugins follow alphabetically.
+METRIC_ORDER = ("rmse_ab", "rmse_rgb", "psnr", "ssim", "colorfulness", "colorfulness_gap", "cdc",
+                "warp_error")
 # Frames colorized per forward pass of a stateless model: bounds memory on long videos.
 BATCH_FRAMES = 8
 
@@ -61,6 +65,7 @@ class EvalConfig:
         seed: ``torch.manual_seed`` before every (video, model) run, so results repeat.
         sheet_columns: frames shown per contact sheet.
         write_clips: encode each colorized video (WebM, for ``colorvid ctt serve``).
+        write_pictures: draw the contact sheet and flicker plot of each video.
         device: device passed to colorizers that accept one (None: their default).
     """
 
@@ -72,6 +77,7 @@ class EvalConfig:
     seed: int = 0
     sheet_columns: int = 6
     write_clips: bool = True
+    write_pictures: bool = True
     device: str | None = None
 
     def validate(self) -> None:
@@ -180,6 +186,13 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
     return names
 
 
+def _description(metric: str) -> str:
+    try:
+        return get_host().entry("metric", metric).description
+    except KeyError:
+        return ""
+
+
 def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}".strip()
 
@@ -260,8 +273,13 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(paths)
     models = config.model_names()
-    metric_names = list(config.metrics) if config.metrics is not None else \
-        get_host().names("metric")
+    host = get_host()
+    if config.metrics is not None:
+        metric_names = list(dict.fromkeys(config.metrics))
+    else:
+        registered = host.names("metric")
+        metric_names = [m for m in METRIC_ORDER if m in registered]
+        metric_names += [m for m in registered if m not in METRIC_ORDER]
     started = time.monotonic()
 
     metrics: dict[str, Metric | BaseException] = {}
@@ -274,8 +292,7 @@ def evaluate(
         config=config, videos=[], models=models, metrics=metric_names,
         higher_is_better={m: bool(getattr(v, "higher_is_better", False))
                           for m, v in metrics.items()},
-        descriptions={m: (type(v).__doc__ or "").strip().split("\n")[0]
-                      if isinstance(v, Metric) else "" for m, v in metrics.items()},
+        descriptions={m: _description(m) for m in metric_names},
         cells=[],
     )
     colorizers: dict[str, Colorizer | BaseException] = {}
@@ -291,8 +308,11 @@ def evaluate(
         result.videos.append(record)
         try:
             info = probe(path)
-            ref = np.stack([f for _, f in read_frames(path, count=config.frames,
-                                                        stride=config.stride)])
+            decoded = list(read_frames(path, count=config.frames, stride=config.stride))
+            if not decoded:
+                raise ValueError("no frames decoded")
+            indices = [i for i, _ in decoded]
+            ref = np.stack([f for _, f in decoded])
             record.frames, record.height, record.width = ref.shape[0], ref.shape[1], ref.shape[2]
             if info.frame_rate:
                 record.fps = float(info.frame_rate) / config.stride
@@ -332,7 +352,9 @@ def evaluate(
                 except Exception as e:  # noqa: BLE001
                     result.cells.append(Cell(name, model, m, None, f"metric: {_error_text(e)}"))
             bar.step(f"{name} x {model}")
-        result.pictures[name] = report.write_pictures(out, name, ref, outputs, config)
+        if config.write_pictures:
+            result.pictures[name] = report.write_pictures(out, name, ref, outputs, config,
+                                                         indices)
         if config.write_clips:
             result.clips.extend(report.write_clips(out, name, ref, outputs, record.fps))
         if on_video is not None:

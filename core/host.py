@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import importlib.metadata as metadata
 import os
 import re
@@ -39,6 +40,7 @@ __all__ = [
     "PluginError",
     "PluginHost",
     "PluginLoadWarning",
+    "accepted_options",
     "get_host",
     "reset_host",
 ]
@@ -56,9 +58,25 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 # Modules of the built-in plugins, registered exactly like third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "colorvid.plugins.grey",
+    "colorvid.plugins.losses",
+    "colorvid.plugins.lrcn",
+    "colorvid.plugins.ensemble",
     "colorvid.plugins.metrics",
     "colorvid.plugins.metrics_temporal",
+    "colorvid.plugins.models.zhang",
+    "colorvid.plugins.models.larsson",
 )
+
+
+def accepted_options(factory: Any) -> set[str] | None:
+    """Keyword names a plugin factory accepts; None when it takes ``**kwargs`` (anything)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
 class PluginLoadWarning(UserWarning):

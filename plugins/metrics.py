@@ -176,9 +176,13 @@ class ColorfulnessGapMetric(Metric):
 
 @colorvid.hookimpl
 def register_metrics(register) -> None:
-    register("rmse_ab", RmseAbMetric)
-    register("rmse_rgb", RmseRgbMetric)
-    register("psnr", PsnrMetric)
-    register("ssim", SsimMetric)
-    register("colorfulness", ColorfulnessMetric)
-    register("colorfulness_gap", ColorfulnessGapMetric)
+    register("rmse_ab", RmseAbMetric,
+             description="chroma RMSE in Lab units per frame, mean over frames (the paper's)")
+    register("rmse_rgb", RmseRgbMetric, description="RGB RMSE on 0-255 per frame, mean over frames")
+    register("psnr", PsnrMetric, description="PSNR in dB (float64 MSE on 0-255), mean over frames")
+    register("ssim", SsimMetric,
+             description="SSIM as scikit-image (7x7 window, RGB), mean over frames")
+    register("colorfulness", ColorfulnessMetric,
+             description="Hasler & Suesstrunk colourfulness of the output, mean over frames")
+    register("colorfulness_gap", ColorfulnessGapMetric,
+             description="|colourfulness(output) - colourfulness(original)|, mean over frames")

@@ -145,8 +145,10 @@ class WarpErrorMetric(Metric):
             fw = farneback_flow(grey[t - 1], grey[t])
             bw = farneback_flow(grey[t], grey[t - 1])
             map_x, map_y = xs + fw[..., 0], ys + fw[..., 1]
-            warped = cv2.remap(p[t], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            bw_at = cv2.remap(bw, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # Out-of-frame samples are replicated, then masked out by `inside` below.
+            border = cv2.BORDER_REPLICATE
+            warped = cv2.remap(p[t], map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
+            bw_at = cv2.remap(bw, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
             inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
             loop = fw + bw_at
             bound = 0.01 * ((fw * fw).sum(-1) + (bw_at * bw_at).sum(-1)) + 0.5
@@ -169,5 +171,7 @@ class WarpErrorMetric(Metric):
 
 @colorvid.hookimpl
 def register_metrics(register) -> None:
-    register("cdc", CdcMetric)
-    register("warp_error", WarpErrorMetric)
+    register("cdc", CdcMetric,
+             description="colour-distribution consistency: JS of RGB histograms at d = 1, 2, 4")
+    register("warp_error", WarpErrorMetric,
+             description="flow-warped frame difference (Farneback, occlusions masked)")

@@ -3,11 +3,16 @@
 // with forcecast would silently copy, and a silent copy of an output buffer loses the result.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "nearest_bin.h"
 #include "parallel.h"
+#include "rebalanced_ce.h"
+#include "soft_encode.h"
 
 namespace py = pybind11;
 
@@ -49,6 +54,117 @@ py::array_t<int64_t> nearest_bin(py::array ab, py::array centres, int num_thread
                          std::string(py::str(ab.dtype())));
 }
 
+// Checks one buffer of the soft-encode / loss bindings: dtype, C-contiguity, shape and, for
+// outputs, writability. `who` and `name` make the message point at the argument.
+void check_buffer(const char* who, const char* name, const py::array& arr, const py::dtype& dtype,
+                  const std::vector<int64_t>& shape, bool writable) {
+    std::string prefix = std::string(who) + ": " + name;
+    if (!arr.dtype().is(dtype))
+        throw py::type_error(prefix + " must have dtype " + std::string(py::str(dtype)) + ", got " +
+                             std::string(py::str(arr.dtype())));
+    if (!(arr.flags() & py::array::c_style))
+        throw py::value_error(prefix + " must be C-contiguous");
+    if (writable && !arr.writeable()) throw py::value_error(prefix + " must be writable");
+    bool same = arr.ndim() == static_cast<py::ssize_t>(shape.size());
+    for (size_t i = 0; same && i < shape.size(); ++i) same = arr.shape(i) == shape[i];
+    if (!same) {
+        std::string want = "(", got = "(";
+        for (size_t i = 0; i < shape.size(); ++i) want += std::to_string(shape[i]) + (i + 1 < shape.size() ? ", " : "");
+        for (py::ssize_t i = 0; i < arr.ndim(); ++i) got += std::to_string(arr.shape(i)) + (i + 1 < arr.ndim() ? ", " : "");
+        throw py::value_error(prefix + " must have shape " + want + "), got " + got + ")");
+    }
+}
+
+void check_k(const char* who, int k, int64_t q) {
+    if (k < 1 || k > q)
+        throw py::value_error(std::string(who) + ": k must be in [1, " + std::to_string(q) +
+                              "], got " + std::to_string(k));
+}
+
+template <typename T>
+void soft_encode_typed(py::array ab, py::array centres, int k, double sigma, py::array idx,
+                       py::array weight, int num_threads) {
+    const char* who = "soft_encode";
+    if (ab.ndim() != 4 || ab.shape(1) != 2)
+        throw py::value_error("soft_encode: ab must have shape (B, 2, H, W)");
+    if (centres.ndim() != 2 || centres.shape(1) != 2)
+        throw py::value_error("soft_encode: centres must have shape (Q, 2)");
+    const int64_t B = ab.shape(0), H = ab.shape(2), W = ab.shape(3), Q = centres.shape(0);
+    check_k(who, k, Q);
+    const py::dtype dt = py::dtype::of<T>();
+    check_buffer(who, "ab", ab, dt, {B, 2, H, W}, false);
+    check_buffer(who, "centres", centres, dt, {Q, 2}, false);
+    check_buffer(who, "idx", idx, py::dtype::of<int64_t>(), {B, k, H, W}, true);
+    check_buffer(who, "weight", weight, dt, {B, k, H, W}, true);
+    const T* ab_ptr = static_cast<const T*>(ab.data());
+    const T* c_ptr = static_cast<const T*>(centres.data());
+    int64_t* i_ptr = static_cast<int64_t*>(idx.mutable_data());
+    T* w_ptr = static_cast<T*>(weight.mutable_data());
+    py::gil_scoped_release release;
+    colorvid::soft_encode_impl<T>(ab_ptr, B, H * W, c_ptr, Q, k, static_cast<T>(sigma), i_ptr,
+                                  w_ptr, num_threads);
+}
+
+void soft_encode(py::array ab, py::array centres, int k, double sigma, py::array idx,
+                 py::array weight, int num_threads) {
+    if (ab.dtype().is(py::dtype::of<float>()))
+        return soft_encode_typed<float>(ab, centres, k, sigma, idx, weight, num_threads);
+    if (ab.dtype().is(py::dtype::of<double>()))
+        return soft_encode_typed<double>(ab, centres, k, sigma, idx, weight, num_threads);
+    throw py::type_error("soft_encode: ab must be float32 or float64, got " +
+                         std::string(py::str(ab.dtype())));
+}
+
+template <typename T>
+void rebalanced_ce_typed(py::array logits, py::array ab, py::array centres,
+                         std::optional<py::array> class_weights, int k, double sigma, double scale,
+                         py::array loss, std::optional<py::array> grad, int num_threads,
+                         bool allow_avx2) {
+    const char* who = "rebalanced_ce";
+    if (logits.ndim() != 4) throw py::value_error("rebalanced_ce: logits must have shape (B, Q, H, W)");
+    if (centres.ndim() != 2 || centres.shape(1) != 2)
+        throw py::value_error("rebalanced_ce: centres must have shape (Q, 2)");
+    const int64_t B = logits.shape(0), Q = logits.shape(1), H = logits.shape(2), W = logits.shape(3);
+    check_k(who, k, Q);
+    const py::dtype dt = py::dtype::of<T>();
+    check_buffer(who, "logits", logits, dt, {B, Q, H, W}, false);
+    check_buffer(who, "ab", ab, dt, {B, 2, H, W}, false);
+    check_buffer(who, "centres", centres, dt, {Q, 2}, false);
+    check_buffer(who, "loss", loss, dt, {B, H, W}, true);
+    const T* w_ptr = nullptr;
+    if (class_weights) {
+        check_buffer(who, "class_weights", *class_weights, dt, {Q}, false);
+        w_ptr = static_cast<const T*>(class_weights->data());
+    }
+    T* g_ptr = nullptr;
+    if (grad) {
+        check_buffer(who, "grad", *grad, dt, {B, Q, H, W}, true);
+        g_ptr = static_cast<T*>(grad->mutable_data());
+    }
+    const T* x_ptr = static_cast<const T*>(logits.data());
+    const T* ab_ptr = static_cast<const T*>(ab.data());
+    const T* c_ptr = static_cast<const T*>(centres.data());
+    T* l_ptr = static_cast<T*>(loss.mutable_data());
+    py::gil_scoped_release release;
+    colorvid::rebalanced_ce_impl<T>(x_ptr, ab_ptr, B, Q, H * W, c_ptr, w_ptr, k,
+                                    static_cast<T>(sigma), static_cast<T>(scale), l_ptr, g_ptr,
+                                    num_threads, allow_avx2);
+}
+
+void rebalanced_ce(py::array logits, py::array ab, py::array centres,
+                   std::optional<py::array> class_weights, int k, double sigma, double scale,
+                   py::array loss, std::optional<py::array> grad, int num_threads,
+                   bool allow_avx2) {
+    if (logits.dtype().is(py::dtype::of<float>()))
+        return rebalanced_ce_typed<float>(logits, ab, centres, class_weights, k, sigma, scale,
+                                          loss, grad, num_threads, allow_avx2);
+    if (logits.dtype().is(py::dtype::of<double>()))
+        return rebalanced_ce_typed<double>(logits, ab, centres, class_weights, k, sigma, scale,
+                                           loss, grad, num_threads, allow_avx2);
+    throw py::type_error("rebalanced_ce: logits must be float32 or float64, got " +
+                         std::string(py::str(logits.dtype())));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -56,6 +172,19 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("nearest_bin", &nearest_bin, py::arg("ab"), py::arg("centres"),
           py::arg("num_threads") = 0,
           "Index of the nearest bin centre for every pixel of ab (B, 2, H, W) -> (B, H, W) int64.");
+    m.def("soft_encode", &soft_encode, py::arg("ab"), py::arg("centres"), py::arg("k"),
+          py::arg("sigma"), py::arg("idx"), py::arg("weight"), py::arg("num_threads") = 0,
+          "k nearest bins of ab (B, 2, H, W) and their normalised Gaussian weights, written "
+          "into idx (B, k, H, W) int64 and weight (B, k, H, W).");
+    m.def("rebalanced_ce", &rebalanced_ce, py::arg("logits"), py::arg("ab"), py::arg("centres"),
+          py::arg("class_weights"), py::arg("k"), py::arg("sigma"), py::arg("scale"),
+          py::arg("loss"), py::arg("grad"), py::arg("num_threads") = 0,
+          py::arg("allow_avx2") = true,
+          "Fused soft-encode + class-rebalanced cross-entropy: per-pixel loss into loss "
+          "(B, H, W) (NaN where a logit is not finite) and, when grad is given, "
+          "scale * v * (softmax - Z) into grad (B, Q, H, W).");
+    m.def("rebalanced_ce_uses_avx2", &colorvid::rebalanced_ce_uses_avx2,
+          "Whether rebalanced_ce runs its AVX2 build on this CPU (else the SSE2 baseline).");
     m.def("default_num_threads", &colorvid::default_num_threads,
           "Worker threads the kernels use (COLORVID_NUM_THREADS or the hardware concurrency).");
 }

@@ -3,8 +3,8 @@
 :class:`ZhangNet` keeps the released PyTorch state-dict layout (``model1`` .. ``model8``,
 ``model_out``), so a released state dict loads into the ``full`` preset key for key. Unlike the
 release it keeps the 313 class logits *un-annealed*: the release folded the annealing factor
-(x2.606) into ``model8.6``; the importer (:mod:`colorvid.plugins.models.zhang_import`) divides it back
-out and records the temperature that reproduces the released forward.
+(x2.606) into ``model8.6``; the importer (:mod:`colorvid.plugins.models.zhang_import`) divides
+it back out and records the temperature that reproduces the released forward.
 
 Units: the network takes Lab L in [0, 100] and normalises inside ((L - 50) / 100); it returns ab
 in Lab units. :func:`decode_logits` turns logits into ab (annealed mean, mean or mode) and is what

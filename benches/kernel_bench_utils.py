@@ -1,0 +1,125 @@
+"""Measurement helpers shared by the kernel benchmarks and benches/gpu_check.py.
+
+Inputs are realistic: ab comes from real photographs shipped with scikit-image (random crops,
+resized, converted to Lab), so the soft-encoding sees the in-gamut distribution of training
+data rather than uniform noise. Sizes are chosen by the caller, never taken from the code
+under test.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "copy_seconds",
+    "floor_bytes",
+    "min_seconds",
+    "peak_rss_bytes",
+    "real_ab",
+    "step_fn",
+]
+
+
+def real_ab(b: int, h: int, w: int, seed: int = 0) -> Tensor:
+    """``(b, 2, h, w)`` float32 ab from random crops of scikit-image's colour photographs."""
+    import skimage.data
+
+    from colorvid.core.color import rgb_to_lab
+
+    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(b):
+        img = torch.from_numpy(photos[i % len(photos)]).permute(2, 0, 1).float() / 255.0
+        ch, cw = img.shape[1] // 2, img.shape[2] // 2  # crops of half the photo
+        y = int(torch.randint(0, img.shape[1] - ch + 1, (1,), generator=g))
+        x = int(torch.randint(0, img.shape[2] - cw + 1, (1,), generator=g))
+        crop = img[None, :, y : y + ch, x : x + cw]
+        out.append(F.interpolate(crop, size=(h, w), mode="area")[0])
+    return rgb_to_lab(torch.stack(out))[:, 1:].contiguous()
+
+
+def step_fn(impl: str, logits: Tensor, ab: Tensor, weights: Tensor | None) -> Callable[[], Tensor]:
+    """One forward + backward of the loss through ``impl``; returns the gradient of the logits.
+
+    ``torch.autograd.grad`` rather than ``.backward()``: the logits here are a leaf, and
+    accumulating into ``.grad`` would add a copy that a network's (non-leaf) logits never pay.
+    """
+    from colorvid.kernels import rebalanced_cross_entropy
+
+    x = logits.detach().requires_grad_()
+
+    def step() -> Tensor:
+        loss = rebalanced_cross_entropy(x, ab, weights, implementation=impl)
+        return torch.autograd.grad(loss, x)[0]
+
+    return step
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def min_seconds(fn: Callable[[], object], repeat: int = 5, device: torch.device | None = None) -> float:
+    """The fastest of ``repeat`` timed calls after one warm-up (the least disturbed by others)."""
+    device = device or torch.device("cpu")
+    fn()
+    _sync(device)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def floor_bytes(logits: Tensor) -> int:
+    """The memory floor of forward + backward: logits read once, gradient written once."""
+    return 2 * logits.numel() * logits.element_size()
+
+
+def copy_seconds(logits: Tensor, repeat: int = 5) -> float:
+    """Time to read the logits once and write a same-sized buffer once: the achievable floor."""
+    out = torch.empty_like(logits)
+    return min_seconds(lambda: out.copy_(logits), repeat, logits.device)
+
+
+def _status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def peak_rss_bytes(fn: Callable[[], object]) -> int | None:
+    """Peak resident memory that one call of ``fn`` adds (CPU), or None where not measurable.
+
+    Linux + glibc: a fixed mmap threshold makes every large buffer its own mapping, returned to
+    the system when freed, so RSS follows live memory; ``/proc/self/clear_refs`` = 5 resets the
+    high-water mark (VmHWM) just before the call. (tracemalloc cannot see torch's allocator.)
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD = 64 KiB, which also stops its adaptation
+        fn()  # warm-up: one-time allocations (thread stacks, caches) are not the op's
+        gc.collect()
+        libc.malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_bytes("VmRSS")
+        result = fn()
+        peak = _status_bytes("VmHWM") - before
+        del result
+        return peak
+    except (OSError, KeyError, AttributeError):
+        return None

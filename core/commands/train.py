@@ -1,0 +1,74 @@
+"""``colorvid train``: fine-tune Zhang / Larsson or train LRCN on your videos.
+
+    colorvid train --model lrcn --data clips/ --out runs/lrcn [--preset tiny|full]
+    torchrun --nproc_per_node 2 -m colorvid train --model zhang --data clips/ --out runs/z
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from colorvid.core.cli import CLIError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train or fine-tune a colorizer (zhang, lrcn, larsson)",
+                       description="Train a colorizer on videos (split 80/10/10 by video). "
+                       "Defaults are the paper's hyper-parameters.")
+    p.add_argument("--model", required=True, choices=("zhang", "lrcn", "larsson"))
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="video files or folders (searched recursively)")
+    p.add_argument("--images", nargs="+", default=[], metavar="DIR",
+                   help="image folders as a second source (single frames: zhang, larsson)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR")
+    p.add_argument("--preset", default="tiny", choices=("tiny", "full"))
+    p.add_argument("--loss", help="any registered loss (default: the model's own)")
+    p.add_argument("--init", metavar="FILE",
+                   help="starting weights (LRCN: a zhang file for its CNN; default the shipped "
+                   "zhang weights)")
+    p.add_argument("--steps", type=int, help="iterations (default: the paper's)")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per step per process")
+    p.add_argument("--lr", type=float, help="learning rate (default: the paper's)")
+    p.add_argument("--crop", type=int, help="crop side (default 224 zhang/lrcn, 256 larsson)")
+    p.add_argument("--seq-len", type=int, help="frames per sequence (default 6 lrcn, 1 others)")
+    p.add_argument("--seq-mode", default="all", choices=("all", "last"),
+                   help="LRCN: L_seq on every frame (sequence-out) or on the last (the paper)")
+    p.add_argument("--fps", type=float, default=25.0, help="resample videos to this rate")
+    p.add_argument("--max-frames", type=int, help="decode at most this many frames per video")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
+    p.add_argument("--val-every", type=int, default=500, metavar="N")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--progress", default="bar", choices=("bar", "json", "quiet"))
+    p.add_argument("-q", "--quiet", action="store_true", help="same as --progress quiet")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from colorvid.core.data import MediaError
+    from colorvid.core.training.trainer import TrainConfig, TrainError, train
+    from colorvid.core.weights import WeightsError
+
+    for name in ("steps", "batch_size", "crop", "seq_len", "max_frames", "checkpoint_every",
+                 "val_every"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    config = TrainConfig(
+        model=args.model, data=args.data, out=args.out, preset=args.preset, loss=args.loss,
+        init=args.init, images=args.images, steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, crop=args.crop, seq_len=args.seq_len, seq_mode=args.seq_mode, fps=args.fps,
+        max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        val_every=args.val_every, device=args.device,
+        progress="quiet" if args.quiet else args.progress, resume=args.resume,
+    )
+    try:
+        result = train(config)
+    except (TrainError, MediaError, WeightsError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    if result.get("weights"):
+        print(f"colorvid train: {result['step']} steps; weights in {result['weights']}",
+              file=sys.stderr)
+    return 0

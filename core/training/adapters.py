@@ -1,0 +1,217 @@
+"""How each trainable model turns a batch into the outputs its loss reads.
+
+A batch from :mod:`colorvid.core.data` is ``{"L": (B, T, 1, c, c), "ab": (B, T, 2, c, c)}``.
+An adapter owns the network, its training module (what DistributedDataParallel wraps: its
+``forward`` returns the outputs dict), the loss-side ground truth, and how the trained network
+is saved as a colorvid weights file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from colorvid.core.bins import AB_BINS_SHA256
+from colorvid.core.weights import default_weights_path, load_weights, save_weights
+
+__all__ = ["ADAPTERS", "HyperParameters", "TrainAdapter", "make_adapter"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HyperParameters:
+    """Optimiser and schedule defaults: the paper's (design.md section 1)."""
+
+    optimizer: str  # "adam" or "sgd"
+    lr: float
+    weight_decay: float
+    betas: tuple[float, float] = (0.9, 0.99)  # Adam
+    momentum: float = 0.9  # SGD
+    milestones: tuple[int, ...] = ()  # multistep decay steps; empty: step policy below
+    step_size: int = 43000  # "step" policy: decay every step_size iterations
+    gamma: float = 0.316
+    steps: int = 50000
+    crop: int = 224
+    seq_len: int = 6
+
+
+_ZHANG_HP = HyperParameters("adam", 3.16e-5, 1e-3, steps=50000, crop=224, seq_len=1)
+_LRCN_HP = HyperParameters("adam", 3.16e-5, 1e-3, steps=50000, crop=224, seq_len=6)
+_LARSSON_HP = HyperParameters("sgd", 1e-3, 5e-4, milestones=(50000, 65000, 80000), gamma=0.1,
+                              steps=80000, crop=256, seq_len=1)
+
+
+class _Module(nn.Module):
+    """Wraps a network so that ``forward(L)`` returns the loss's outputs (what DDP calls)."""
+
+    def __init__(self, net: nn.Module, fn) -> None:
+        super().__init__()
+        self.net = net
+        self._fn = fn
+
+    def forward(self, L: Tensor) -> dict[str, Tensor]:
+        return self._fn(self.net, L)
+
+
+class TrainAdapter:
+    """Base: subclasses set ``model``, ``default_loss``, ``hp`` and build ``net``."""
+
+    model: str = ""
+    default_loss: str = ""
+    hp: HyperParameters
+    uses_prior: bool = True
+
+    def __init__(self, preset: str, init: str | None = None, options: dict[str, Any] | None = None
+                 ) -> None:
+        self.preset = preset
+        self.options = dict(options or {})
+        self.net = self.build()
+        self.init_from = self.initialise(init)
+        for module in self.frozen():
+            module.requires_grad_(False)
+        self.module = _Module(self.net, self.outputs)
+
+    # -- per model ------------------------------------------------------------------------------
+    def build(self) -> nn.Module:
+        raise NotImplementedError
+
+    def initialise(self, init: str | None) -> str | None:
+        """Load starting weights (fine-tuning); returns where they came from, or None."""
+        return None
+
+    def frozen(self) -> list[nn.Module]:
+        """Modules that are fixed, not learned (they must not reach the optimizer or DDP)."""
+        return []
+
+    def outputs(self, net: nn.Module, L: Tensor) -> dict[str, Tensor]:
+        """The network's outputs for L ``(B, T, 1, c, c)``, by the names the loss reads."""
+        raise NotImplementedError
+
+    def targets(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Ground truth aligned with :meth:`outputs`: frames flattened into the batch."""
+        return {"L": batch["L"].flatten(0, 1), "ab": batch["ab"].flatten(0, 1)}
+
+    def config(self) -> dict[str, Any]:
+        return {"model": self.model, "preset": self.preset, "bins_sha256": AB_BINS_SHA256,
+                "architecture": self.net.config.to_dict()}
+
+    def save(self, path: Path, prior: Tensor | None, training: dict[str, Any]) -> Path:
+        config = {**self.config(), "training": training}
+        extras = {"prior": prior.float()} if prior is not None else None
+        return save_weights(path, self.net.state_dict(), config, extras)
+
+
+def _load_net_weights(net: nn.Module, model: str, preset: str, path: Path) -> None:
+    state = net.state_dict()
+    loaded = load_weights(path, model=model, preset=preset,
+                          expected_shapes={k: v.shape for k, v in state.items()},
+                          optional_keys=[k for k in state if k.endswith("num_batches_tracked")])
+    net.load_state_dict(loaded.state_dict, strict=False)
+
+
+class ZhangAdapter(TrainAdapter):
+    model, default_loss, hp = "zhang", "rebalanced_ce", _ZHANG_HP
+
+    def build(self) -> nn.Module:
+        from colorvid.plugins.models.zhang_net import ZhangConfig, ZhangNet
+
+        return ZhangNet(ZhangConfig.preset(self.preset))
+
+    def initialise(self, init: str | None) -> str | None:
+        path = Path(init) if init else None
+        if path is not None:
+            _load_net_weights(self.net, "zhang", self.preset, path)
+            return str(path)
+        return None
+
+    def frozen(self) -> list[nn.Module]:
+        return [self.net.model_out]  # the decoder: the 313 bin centres, fixed
+
+    def outputs(self, net: nn.Module, L: Tensor) -> dict[str, Tensor]:
+        return {"logits": net.logits(L.flatten(0, 1))}  # (B*T, 313, c/4, c/4)
+
+
+class LRCNAdapter(TrainAdapter):
+    """LRCN: the CNN starts from Zhang weights (``--init`` a zhang file, else the shipped
+    zhang-<preset> weights when present), the LSTM from scratch (the paper's setup)."""
+
+    model, default_loss, hp = "lrcn", "lrcn", _LRCN_HP
+
+    def build(self) -> nn.Module:
+        from colorvid.plugins.lrcn_net import LRCNConfig, LRCNNet
+
+        return LRCNNet(LRCNConfig.preset(self.preset))
+
+    def initialise(self, init: str | None) -> str | None:
+        path = Path(init) if init else default_weights_path("zhang", self.preset)
+        if not path.is_file():
+            warnings.warn(f"lrcn: no Zhang weights to start the CNN from ({path}); training it "
+                          "from scratch", stacklevel=2)
+            return None
+        _load_net_weights(self.net.cnn, "zhang", self.preset, path)
+        return str(path)
+
+    def __init__(self, preset: str, init: str | None = None,
+                 options: dict[str, Any] | None = None) -> None:
+        super().__init__(preset, init, options)
+        # "all": sequence-in / sequence-out, L_seq on every frame (the paper's suggested
+        # improvement, and what streaming inference does); "last": the paper's own setup, L_seq
+        # on the last frame only. The LSTM sees frames 0..t for its output at t either way.
+        self.seq_mode = self.options.get("seq_mode", "all")
+        if self.seq_mode not in ("all", "last"):
+            raise ValueError(f"lrcn: seq_mode must be 'all' or 'last', got {self.seq_mode!r}")
+
+    def frozen(self) -> list[nn.Module]:
+        return [self.net.cnn.model_out]  # the decoder: the 313 bin centres, fixed
+
+    def outputs(self, net: nn.Module, L: Tensor) -> dict[str, Tensor]:
+        logits, seq = net(L)  # (B, T, 313, h, w) each
+        seq = seq if self.seq_mode == "all" else seq[:, -1:]
+        return {"logits": logits.flatten(0, 1), "seq_logits": seq.flatten(0, 1)}
+
+    def targets(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        out = super().targets(batch)
+        seq_ab = batch["ab"] if self.seq_mode == "all" else batch["ab"][:, -1:]
+        out["seq_ab"] = seq_ab.flatten(0, 1)
+        return out
+
+
+class LarssonAdapter(TrainAdapter):
+    model, default_loss, hp = "larsson", "larsson_kl", _LARSSON_HP
+    uses_prior = False
+
+    def build(self) -> nn.Module:
+        from colorvid.plugins.models.larsson_net import LarssonConfig, LarssonNet
+
+        return LarssonNet(LarssonConfig.preset(self.preset))
+
+    def initialise(self, init: str | None) -> str | None:
+        if init:
+            _load_net_weights(self.net, "larsson", self.preset, Path(init))
+            return init
+        return None
+
+    def outputs(self, net: nn.Module, L: Tensor) -> dict[str, Tensor]:
+        from colorvid.plugins.models.larsson import l_to_grey
+
+        hue, chroma = net.logits(l_to_grey(L.flatten(0, 1)))  # (N, 32, c/4, c/4) each
+        return {"hue_logits": hue, "chroma_logits": chroma}
+
+
+ADAPTERS: dict[str, type[TrainAdapter]] = {
+    "zhang": ZhangAdapter,
+    "lrcn": LRCNAdapter,
+    "larsson": LarssonAdapter,
+}
+
+
+def make_adapter(model: str, preset: str, init: str | None = None,
+                 options: dict[str, Any] | None = None) -> TrainAdapter:
+    """The adapter of a trainable model (``zhang``, ``lrcn`` or ``larsson``)."""
+    if model not in ADAPTERS:
+        raise ValueError(f"train: unknown model {model!r}; accepted: {', '.join(ADAPTERS)}")
+    return ADAPTERS[model](preset, init, options)

@@ -1,0 +1,454 @@
+"""The training loop behind ``colorvid train``.
+
+One process, or N under ``torchrun --nproc_per_node N -m colorvid train ...``
+(DistributedDataParallel: gloo on CPU, nccl on CUDA). Every rank builds the same model from the
+same seed; the :class:`~colorvid.core.data.SequenceSampler` hands each rank whole sequences;
+gradients are averaged, so all ranks hold identical weights after every step. Rank 0 writes the
+run folder:
+
+    RUN_DIR/checkpoint.pt            latest checkpoint (atomic; --resume continues from it)
+    RUN_DIR/<model>-<preset>.safetensors   the trained weights + config + class prior
+    RUN_DIR/prior.safetensors        the class-rebalancing weights of the training split
+    RUN_DIR/split.json               which videos went to train / val / test
+    RUN_DIR/metrics.jsonl            one JSON object per step (and per validation)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from colorvid.core.data import (
+    IMAGE_SUFFIXES,
+    ImageFolderDataset,
+    SequenceSampler,
+    VideoSequenceDataset,
+    collate_sequences,
+    find_media,
+    split_by_video,
+)
+from colorvid.core.color import rgb_to_lab
+from colorvid.core.host import accepted_options, get_host
+from colorvid.core.interfaces import Loss
+from colorvid.core.training.adapters import TrainAdapter, make_adapter
+from colorvid.core.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+__all__ = ["TrainConfig", "TrainError", "Trainer", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainError(RuntimeError):
+    """A training run cannot start or continue; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run depends on. None means the model's paper default (adapters.py)."""
+
+    model: str
+    data: list[str]
+    out: str
+    preset: str = "tiny"
+    loss: str | None = None
+    init: str | None = None  # starting weights (fine-tuning; LRCN: a zhang file for its CNN)
+    images: list[str] = dataclasses.field(default_factory=list)  # image folders (seq_len 1)
+    steps: int | None = None
+    batch_size: int = 8
+    lr: float | None = None
+    crop: int | None = None
+    seq_len: int | None = None
+    seq_mode: str = "all"  # LRCN: L_seq on every frame ("all") or the last one ("last")
+    fps: float = 25.0
+    max_frames: int | None = None  # per video, to bound memory and time
+    seed: int = 0
+    checkpoint_every: int = 500
+    val_every: int = 500
+    val_batches: int = 4
+    device: str | None = None
+    progress: str = "bar"  # bar | json | quiet
+    resume: bool = False
+
+    def identity(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the run it continues."""
+        keep = ("model", "preset", "loss", "batch_size", "crop", "seq_len", "seq_mode", "fps",
+                "max_frames", "seed", "lr")
+        out = {k: getattr(self, k) for k in keep}
+        out["data"] = sorted(str(Path(d).resolve()) for d in self.data)
+        out["images"] = sorted(str(Path(d).resolve()) for d in self.images)
+        return out
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class Trainer:
+    """Builds everything from a :class:`TrainConfig`; :meth:`run` trains; rank 0 writes files."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.cfg = config
+        self.rank, self.world = _distributed()
+        self.out = Path(config.out)
+        self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available()
+                                                     else "cpu"))
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.manual_seed(config.seed)
+        self.adapter: TrainAdapter = make_adapter(config.model, config.preset, config.init,
+                                                  {"seq_mode": config.seq_mode})
+        hp = self.adapter.hp
+        self.steps = config.steps or hp.steps
+        self.crop = config.crop or hp.crop
+        self.seq_len = config.seq_len or hp.seq_len
+        self.lr = config.lr or hp.lr
+        self.loss_name = config.loss or self.adapter.default_loss
+        self._check_resume_target()
+        self._build_data()
+        self.prior = self._estimate_prior() if self.adapter.uses_prior else None
+        self.loss = self._build_loss()
+        self.adapter.net.to(self.device)
+        self.module = self.adapter.module
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.module = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
+        self.optimizer, self.scheduler = self._build_optimizer()
+        self.step, self.epoch, self.pos = 0, 0, 0
+        if config.resume:
+            self._restore()
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _check_resume_target(self) -> None:
+        ckpt = self.out / CHECKPOINT
+        if ckpt.exists() and not self.cfg.resume:
+            raise TrainError(f"{self.out} already holds a run ({ckpt.name}); pass --resume to "
+                             "continue it, or a new --out")
+        if self.cfg.resume and not ckpt.exists():
+            raise TrainError(f"--resume: {ckpt} does not exist; start without --resume")
+
+    def _build_data(self) -> None:
+        cfg = self.cfg
+        videos = find_media(cfg.data) if cfg.data else []
+        self.split = split_by_video(videos, seed=cfg.seed)
+        if cfg.images and self.seq_len != 1:
+            raise TrainError(f"{cfg.model} trains on sequences of {self.seq_len} frames; image "
+                             "folders give single frames (use them with zhang or larsson)")
+        common = dict(crop=self.crop, seed=cfg.seed)
+        train_sets = []
+        if self.split.train:
+            train_sets.append(VideoSequenceDataset(
+                self.split.train, seq_len=self.seq_len, fps=cfg.fps, max_frames=cfg.max_frames,
+                **common))
+        if cfg.images:
+            train_sets.append(ImageFolderDataset(find_media(cfg.images, IMAGE_SUFFIXES),
+                                                 **common))
+        self.train_sets = [d for d in train_sets if len(d)]
+        if not self.train_sets:
+            raise TrainError("no training data: the training split holds no usable video "
+                             f"(found {len(videos)} videos under {', '.join(cfg.data) or '-'})")
+        self.val_set = None
+        if self.split.val:
+            val = VideoSequenceDataset(self.split.val, seq_len=self.seq_len, fps=cfg.fps,
+                                       max_frames=cfg.max_frames, random_crop=False, **common)
+            self.val_set = val if len(val) else None
+        self.num_items = sum(len(d) for d in self.train_sets)
+        if self.num_items < self.cfg.batch_size * self.world:
+            raise TrainError(f"only {self.num_items} training sequences for batch size "
+                             f"{self.cfg.batch_size} x {self.world} processes; lower --batch-size "
+                             "or add data")
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            split = {name: [str(p) for p in getattr(self.split, name)]
+                     for name in ("train", "val", "test")}
+            split["images"] = [n for d in self.train_sets if isinstance(d, ImageFolderDataset)
+                               for n in d.names]
+            split["skipped"] = [s for d in self.train_sets for s in d.skipped]
+            _write_json(self.out / "split.json", split)
+
+    def _item(self, index: int) -> dict[str, Tensor]:
+        for d in self.train_sets:
+            if index < len(d):
+                return d[index]
+            index -= len(d)
+        raise IndexError(index)
+
+    def _estimate_prior(self) -> Tensor:
+        """Nearest-bin counts over every training frame (full frames, not crops) -> weights."""
+        from colorvid.kernels import PriorEstimator, save_prior
+
+        est = PriorEstimator()
+        for d in self.train_sets:
+            for frame in d.frames_uint8():
+                rgb = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
+                est.update(rgb_to_lab(rgb)[:, 1:])
+        weights = est.weights()
+        if self.rank == 0:
+            save_prior(self.out / "prior.safetensors", weights, est.counts)
+        return weights
+
+    def _build_loss(self) -> Loss:
+        host = get_host()
+        try:
+            entry = host.entry("loss", self.loss_name)
+        except KeyError as e:
+            raise TrainError(str(e.args[0])) from None
+        accepted = accepted_options(entry.factory)
+        options: dict[str, Any] = {}
+        if self.prior is not None and (accepted is None or "class_weights" in accepted):
+            options["class_weights"] = self.prior.to(self.device)
+        loss = entry.create(**options)
+        if not isinstance(loss, Loss):
+            raise TrainError(f"loss {self.loss_name!r} is not a colorvid.Loss")
+        return loss
+
+    def _build_optimizer(self):
+        hp = self.adapter.hp
+        params = [p for p in self.adapter.net.parameters() if p.requires_grad]
+        if hp.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=self.lr, betas=hp.betas,
+                                   weight_decay=hp.weight_decay)
+        else:
+            opt = torch.optim.SGD(params, lr=self.lr, momentum=hp.momentum,
+                                  weight_decay=hp.weight_decay)
+        if hp.milestones:
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(hp.milestones), hp.gamma)
+        else:
+            sched = torch.optim.lr_scheduler.StepLR(opt, hp.step_size, hp.gamma)
+        return opt, sched
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": "colorvid-checkpoint", "version": 1, "run": self.cfg.identity(),
+            "model": self.adapter.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
+            "pos": self.pos, "rng": torch.get_rng_state(), "prior": self.prior,
+        }
+
+    def save(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.out / CHECKPOINT, self._state())
+
+    def _restore(self) -> None:
+        try:
+            state = load_checkpoint(self.out / CHECKPOINT)
+        except CheckpointError as e:
+            raise TrainError(str(e)) from e
+        if state.get("run") != self.cfg.identity():
+            diff = sorted(k for k in self.cfg.identity()
+                          if state.get("run", {}).get(k) != self.cfg.identity()[k])
+            raise TrainError(f"--resume: the run in {self.out} was started with different "
+                             f"settings ({', '.join(diff)}); use the same ones or a new --out")
+        self.adapter.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.pos = state["step"], state["epoch"], state["pos"]
+        torch.set_rng_state(state["rng"])
+        if state.get("prior") is not None:
+            self.prior = state["prior"]
+            self.loss = self._build_loss()
+
+    def weights_digest(self) -> str:
+        """sha256 of every parameter and buffer, in state-dict order (equal weights, equal hash)."""
+        h = hashlib.sha256()
+        for key, value in self.adapter.net.state_dict().items():
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def _sync_buffers(self) -> None:
+        """Average BatchNorm running statistics over ranks.
+
+        DDP keeps parameters identical (averaged gradients) and copies rank 0's buffers at each
+        forward, but the last forward's running-stat update is per rank: average it so every
+        rank ends with the same (and better estimated) statistics.
+        """
+        if self.world == 1:
+            return
+        with torch.no_grad():
+            for buf in self.adapter.net.buffers():
+                if buf.is_floating_point():
+                    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                    buf.div_(self.world)
+
+    def _record_rank_digests(self) -> None:
+        """Every rank's weights digest into RUN_DIR/ranks.json: DDP must keep them identical."""
+        digests = [self.weights_digest()]
+        if self.world > 1:
+            digests = [None] * self.world
+            dist.all_gather_object(digests, self.weights_digest())
+        if self.rank == 0:
+            _write_json(self.out / "ranks.json", {"world_size": self.world, "digests": digests})
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _loss_of(self, batch: dict[str, Tensor]) -> Tensor:
+        L = batch["L"].to(self.device)
+        outputs = self.module(L)
+        missing = [k for k in self.loss.requires if k not in outputs]
+        if missing:
+            raise TrainError(f"loss {self.loss_name!r} reads {missing}, which model "
+                             f"{self.cfg.model!r} does not output (it gives {sorted(outputs)})")
+        targets = {k: v.to(self.device) for k, v in self.adapter.targets(batch).items()}
+        return self.loss(outputs, targets)
+
+    def validate(self) -> float | None:
+        if self.val_set is None:
+            return None
+        self.adapter.net.eval()
+        losses = []
+        with torch.no_grad():
+            bs = self.cfg.batch_size
+            for b in range(min(self.cfg.val_batches, math.ceil(len(self.val_set) / bs))):
+                items = [self.val_set[i] for i in range(b * bs, min(len(self.val_set),
+                                                                    (b + 1) * bs))]
+                losses.append(float(self._loss_of(collate_sequences(items))))
+        self.adapter.net.train()
+        return sum(losses) / len(losses)
+
+    def run(self) -> dict[str, Any]:
+        """Train to ``steps``; returns the final figures. Ctrl-C saves a checkpoint first."""
+        cfg, bs = self.cfg, self.cfg.batch_size
+        sampler = SequenceSampler(self.num_items, seed=cfg.seed, rank=self.rank,
+                                  world_size=self.world)
+        log = _Log(self.out / "metrics.jsonl" if self.rank == 0 else None, cfg.progress,
+                   self.steps, self.step)
+        self.adapter.net.train()
+        last: dict[str, Any] = {}
+        try:
+            while self.step < self.steps:
+                sampler.set_epoch(self.epoch, start=self.pos)
+                for d in self.train_sets:
+                    d.set_epoch(self.epoch)
+                order = list(sampler)
+                finished_epoch = True
+                for b in range(0, len(order) - bs + 1, bs):
+                    batch = collate_sequences([self._item(i) for i in order[b : b + bs]])
+                    loss = self._loss_of(batch)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.step += 1
+                    self.pos += bs
+                    frames = bs * self.seq_len * self.world
+                    last = log.step(self.step, float(loss), self.optimizer.param_groups[0]["lr"],
+                                    frames)
+                    if self.step % cfg.val_every == 0 or self.step == self.steps:
+                        val = self.validate()
+                        if val is not None:
+                            last["val_loss"] = log.validation(self.step, val)
+                    if self.step % cfg.checkpoint_every == 0:
+                        self.save()
+                    if self.step >= self.steps:
+                        finished_epoch = b + 2 * bs > len(order)
+                        break
+                if finished_epoch:
+                    self.epoch, self.pos = self.epoch + 1, 0
+        except KeyboardInterrupt:
+            self.save()
+            log.close()
+            print(f"colorvid train: interrupted at step {self.step}; checkpoint saved to "
+                  f"{self.out / CHECKPOINT} (continue with --resume)", file=sys.stderr)
+            raise
+        self._sync_buffers()
+        self.save()
+        log.close()
+        self._record_rank_digests()
+        weights = None
+        if self.rank == 0:
+            training = {"steps": self.step, "batch_size": bs, "world_size": self.world,
+                        "loss": self.loss_name, "lr": self.lr, "crop": self.crop,
+                        "seq_len": self.seq_len, "fps": cfg.fps, "seed": cfg.seed,
+                        "init": self.adapter.init_from,
+                        "train_videos": [Path(p).name for p in self.split.train],
+                        "val_videos": [Path(p).name for p in self.split.val],
+                        "test_videos": [Path(p).name for p in self.split.test],
+                        "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+            weights = self.adapter.save(
+                self.out / f"{cfg.model}-{cfg.preset}.safetensors", self.prior, training)
+        return {"step": self.step, "weights": str(weights) if weights else None, **last}
+
+
+class _Log:
+    """Per-step JSONL records (rank 0) and a progress line on stderr."""
+
+    def __init__(self, path: Path | None, mode: str, total: int, start_step: int) -> None:
+        if mode not in ("bar", "json", "quiet"):
+            raise TrainError(f"--progress must be bar, json or quiet, got {mode!r}")
+        self.file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self.mode, self.total = mode, total
+        self.start, self.start_step = time.perf_counter(), start_step
+        self.frames = 0
+        self.last_print = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self.file:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+
+    def step(self, step: int, loss: float, lr: float, frames: int) -> dict[str, Any]:
+        self.frames += frames
+        elapsed = time.perf_counter() - self.start
+        fps = self.frames / elapsed if elapsed > 0 else 0.0
+        rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - step) / rate if rate > 0 else None
+        record = {"step": step, "loss": round(loss, 6), "lr": lr, "frames_per_s": round(fps, 2),
+                  "elapsed_s": round(elapsed, 2), "eta_s": None if eta is None else round(eta, 1)}
+        self._write(record)
+        if self.file is not None and self.mode != "quiet":
+            now = time.perf_counter()
+            if self.mode == "json":
+                print(json.dumps(record), file=sys.stderr)
+            elif now - self.last_print >= (0.2 if self.tty else 5.0) or step == self.total:
+                self.last_print = now
+                eta_s = "?" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+                line = (f"step {step}/{self.total}  loss {loss:.4f}  {fps:.1f} frames/s  "
+                        f"ETA {eta_s}")
+                print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
+                      file=sys.stderr, flush=True)
+        return record
+
+    def validation(self, step: int, val_loss: float) -> float:
+        self._write({"step": step, "val_loss": round(val_loss, 6)})
+        return val_loss
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+            self.file = None
+            if self.mode == "bar" and self.tty:
+                print(file=sys.stderr)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run a training job to the end; returns the final step, weights path and last metrics."""
+    trainer = Trainer(config)
+    try:
+        return trainer.run()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,228 @@
+"""Plane <-> Lab conversions of the VapourSynth filter (see :mod:`colorvid.core.vsfilter`).
+
+Input planes become Lab L (``(1, 1, H, W)`` float32 on the model's device); predicted ab plus that
+L become the output planes. Only chroma is predicted: YUV output keeps the input luma plane
+untouched (the native side shares it with the source frame), RGB output is Lab (L, ab) -> sRGB.
+
+Conventions (VapourSynth's): integer samples with ``bits`` significant bits; limited range is
+16..235 (luma) and 16..240 (chroma) scaled by ``2**(bits-8)``; float luma/RGB is 0..1 and float
+chroma is centred on 0. ``_Range`` (R81: 1 full, 0 limited) wins over the legacy
+``_ColorRange`` (0 full, 1 limited).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from colorvid.core.color import lab_to_rgb, rgb_to_lab
+
+__all__ = [
+    "CF_GRAY",
+    "CF_RGB",
+    "CF_YUV",
+    "MATRIX_COEFFICIENTS",
+    "ST_FLOAT",
+    "ST_INTEGER",
+    "VideoFormat",
+    "decode_format_id",
+    "grey_to_l",
+    "read_l",
+    "resolve_matrix",
+    "resolve_range",
+    "write_planes",
+]
+
+# VapourSynth's VSColorFamily and VSSampleType values.
+CF_GRAY, CF_RGB, CF_YUV = 1, 2, 3
+ST_INTEGER, ST_FLOAT = 0, 1
+_FAMILY_NAMES = {CF_GRAY: "GRAY", CF_RGB: "RGB", CF_YUV: "YUV"}
+
+# (Kr, Kb) per _Matrix value (ITU-T H.273). 2 (unspecified) is resolved by resolve_matrix.
+MATRIX_COEFFICIENTS: dict[int, tuple[float, float]] = {
+    1: (0.2126, 0.0722),  # BT.709
+    4: (0.30, 0.11),  # FCC
+    5: (0.299, 0.114),  # BT.470BG (= BT.601 625)
+    6: (0.299, 0.114),  # SMPTE 170M (= BT.601 525)
+    7: (0.212, 0.087),  # SMPTE 240M
+    9: (0.2627, 0.0593),  # BT.2020 non-constant luminance
+}
+
+# sRGB / CIE constants, the same as colorvid.core.color (scikit-image's).
+_EPS = 0.008856
+_KAPPA = 7.787
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFormat:
+    """A constant VapourSynth video format: family, sample type, bits and subsampling."""
+
+    family: int
+    sample_type: int
+    bits: int
+    sub_w: int = 0
+    sub_h: int = 0
+
+    @property
+    def name(self) -> str:
+        fam = _FAMILY_NAMES.get(self.family, f"family {self.family}")
+        kind = "float" if self.sample_type == ST_FLOAT else "int"
+        sub = f" subsampling {self.sub_w},{self.sub_h}" if self.family == CF_YUV else ""
+        return f"{fam} {kind} {self.bits}-bit{sub}"
+
+    @property
+    def num_planes(self) -> int:
+        return 1 if self.family == CF_GRAY else 3
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        if self.sample_type == ST_FLOAT:
+            return np.dtype(np.float16 if self.bits == 16 else np.float32)
+        return np.dtype(np.uint8 if self.bits <= 8 else np.uint16)
+
+    def problem(self) -> str | None:
+        """Why this format cannot be processed, or None when it can."""
+        if self.family not in _FAMILY_NAMES:
+            return f"colour family {self.family} is not GRAY, YUV or RGB"
+        if self.sample_type == ST_FLOAT and self.bits not in (16, 32):
+            return f"float samples must be 16 or 32 bits, got {self.bits}"
+        if self.sample_type == ST_INTEGER and not 8 <= self.bits <= 16:
+            return f"integer samples must have 8 to 16 bits, got {self.bits}"
+        if self.sample_type not in (ST_INTEGER, ST_FLOAT):
+            return f"unknown sample type {self.sample_type}"
+        return None
+
+
+def decode_format_id(format_id: int) -> VideoFormat:
+    """Split a VapourSynth preset format id (``vs.RGB24`` ...) into its fields."""
+    return VideoFormat(
+        family=(format_id >> 28) & 0xF,
+        sample_type=(format_id >> 24) & 0xF,
+        bits=(format_id >> 16) & 0xFF,
+        sub_w=(format_id >> 8) & 0xFF,
+        sub_h=format_id & 0xFF,
+    )
+
+
+def resolve_matrix(props: Mapping[str, int], height: int, who: str, n: int) -> int:
+    """The _Matrix of a YUV frame; unspecified -> BT.709 above 576 lines, else BT.601."""
+    matrix = int(props.get("_Matrix", 2))
+    if matrix == 2:
+        # The usual guess of players (mpv, ffmpeg) for untagged video: HD is 709, SD is 601.
+        matrix = 1 if height > 576 else 6
+    if matrix not in MATRIX_COEFFICIENTS:
+        accepted = ", ".join(str(m) for m in sorted(MATRIX_COEFFICIENTS))
+        raise ValueError(f"{who}: frame {n} has _Matrix={matrix}, which is not supported; "
+                         f"accepted: {accepted} or 2 (unspecified)")
+    return matrix
+
+
+def resolve_range(props: Mapping[str, int], default_full: bool) -> bool:
+    """True for full range: ``_Range`` (1 full), else legacy ``_ColorRange`` (0 full)."""
+    if "_Range" in props:
+        return int(props["_Range"]) == 1
+    if "_ColorRange" in props:
+        return int(props["_ColorRange"]) == 0
+    return default_full
+
+
+def _plane(buf: Any, stride: int, width: int, height: int, dtype: np.dtype) -> np.ndarray:
+    """A (height, width) numpy view of a plane buffer whose rows are ``stride`` bytes apart."""
+    row = stride // dtype.itemsize
+    return np.frombuffer(buf, dtype=dtype, count=row * height).reshape(height, row)[:, :width]
+
+
+def _to_unit(a: np.ndarray, fmt: VideoFormat, full: bool, chroma: bool) -> np.ndarray:
+    """Samples -> float32: luma/RGB in 0..1, chroma centred on 0 (copies out of the buffer)."""
+    x = a.astype(np.float32)  # the copy: nothing keeps a view of the frame after this
+    if fmt.sample_type == ST_FLOAT:
+        return x
+    shift = float(1 << (fmt.bits - 8))
+    if full:
+        peak = float((1 << fmt.bits) - 1)
+        return (x - float(1 << (fmt.bits - 1))) / peak if chroma else x / peak
+    if chroma:
+        return (x - 128.0 * shift) / (224.0 * shift)
+    return (x - 16.0 * shift) / (219.0 * shift)
+
+
+def grey_to_l(y: Tensor) -> Tensor:
+    """Gamma-encoded grey (R = G = B = y in 0..1) -> Lab L in 0..100.
+
+    The same maths as ``rgb_to_lab`` on a grey pixel (the XYZ Y row sums to 1), without the
+    three-channel detour: sRGB decoding, then L = 116 f(Y) - 16.
+    """
+    y = y.clamp(0.0, 1.0)
+    lin = torch.where(y > 0.04045, ((y.clamp(min=0.04045) + 0.055) / 1.055).pow(2.4), y / 12.92)
+    f = torch.where(lin > _EPS, lin.clamp(min=_EPS).pow(1.0 / 3.0), _KAPPA * lin + 16.0 / 116.0)
+    return 116.0 * f - 16.0
+
+
+def read_l(
+    planes: Sequence[Any], strides: Sequence[int], fmt: VideoFormat, width: int, height: int,
+    full: bool, device: torch.device,
+) -> Tensor:
+    """Input planes of one frame -> L ``(1, 1, H, W)`` float32 on ``device``.
+
+    GRAY and YUV use the luma plane as grey; RGB uses the L of the colour pixel.
+    """
+    dtype = fmt.numpy_dtype
+    if fmt.family == CF_RGB:
+        rgb = np.stack([_to_unit(_plane(planes[p], strides[p], width, height, dtype), fmt, True,
+                                 False) for p in range(3)])
+        t = torch.from_numpy(rgb).to(device)[None].clamp(0.0, 1.0)
+        return rgb_to_lab(t)[:, :1]
+    y = _to_unit(_plane(planes[0], strides[0], width, height, dtype), fmt, full, False)
+    return grey_to_l(torch.from_numpy(y).to(device))[None, None]
+
+
+def _quantise(x: Tensor, fmt: VideoFormat, full: bool, chroma: bool) -> np.ndarray:
+    """float (luma/RGB 0..1, chroma centred on 0) -> samples of ``fmt`` as a numpy array."""
+    if fmt.sample_type == ST_FLOAT:
+        return x.float().cpu().numpy().astype(fmt.numpy_dtype)
+    shift = float(1 << (fmt.bits - 8))
+    peak = (1 << fmt.bits) - 1
+    if full:
+        v = x * peak + (1 << (fmt.bits - 1)) if chroma else x * peak
+    else:
+        v = x * (224.0 * shift) + 128.0 * shift if chroma else x * (219.0 * shift) + 16.0 * shift
+    return v.round().clamp(0, peak).to(torch.int32).cpu().numpy().astype(fmt.numpy_dtype)
+
+
+def write_planes(
+    L: Tensor, ab: Tensor, fmt: VideoFormat, width: int, height: int, full: bool,
+    matrix: int | None, dst: Sequence[tuple[int, Any, int]],
+) -> None:
+    """Lab ``(L (1, 1, H, W), ab (1, 2, H, W))`` -> the planes listed in ``dst``.
+
+    ``dst`` holds ``(plane index, writable buffer, stride)``. RGB output gets all three planes;
+    YUV output gets U and V only (Y is the input's). Chroma is averaged over each subsampling
+    block (a box filter, i.e. centred siting; good enough for predicted colour).
+    """
+    rgb = lab_to_rgb(torch.cat((L, ab.to(L.dtype)), dim=1).float())[0]  # (3, H, W) in 0..1
+    out_dtype = fmt.numpy_dtype
+    if fmt.family == CF_RGB:
+        for plane, buf, stride in dst:
+            _plane(buf, stride, width, height, out_dtype)[...] = _quantise(rgb[plane], fmt, True,
+                                                                           False)
+        return
+    assert matrix is not None
+    kr, kb = MATRIX_COEFFICIENTS[matrix]
+    r, g, b = rgb.unbind(0)
+    y = kr * r + (1.0 - kr - kb) * g + kb * b
+    pb = (b - y) / (2.0 * (1.0 - kb))
+    pr = (r - y) / (2.0 * (1.0 - kr))
+    chroma = torch.stack((pb, pr))[None]  # (1, 2, H, W)
+    sw, sh = 1 << fmt.sub_w, 1 << fmt.sub_h
+    if sw > 1 or sh > 1:
+        chroma = F.avg_pool2d(chroma, kernel_size=(sh, sw), stride=(sh, sw))
+    cw, ch = width >> fmt.sub_w, height >> fmt.sub_h
+    for plane, buf, stride in dst:
+        values = _quantise(chroma[0, plane - 1], fmt, full, True)
+        _plane(buf, stride, cw, ch, out_dtype)[...] = values

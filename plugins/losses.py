@@ -1,0 +1,156 @@
+"""Built-in training losses: ``rebalanced_ce`` (Zhang's L_cl), ``lrcn`` and ``larsson_kl``.
+
+Conventions shared with the trainer (:mod:`colorvid.core.training`): ``outputs`` hold the
+model's tensors by name; ``batch`` holds the ground truth aligned with them, frames flattened
+into the batch dimension: ``batch["ab"]`` ``(N, 2, H, W)`` for ``outputs["logits"]``
+``(N, 313, h, w)``, ``batch["seq_ab"]`` for ``outputs["seq_logits"]``, and ``batch["L"]``
+``(N, 1, H, W)``. Ground truth is brought to the logits' resolution by area averaging, the
+resolution the soft-encoding and the loss are defined at (Zhang trains at H/4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+import colorvid
+from colorvid.core.color import lab_to_rgb
+from colorvid.core.interfaces import Loss
+from colorvid.kernels import rebalanced_cross_entropy
+
+__all__ = ["LarssonKL", "LRCNLoss", "RebalancedCE", "hue_chroma_histograms", "to_resolution"]
+
+
+def to_resolution(x: Tensor, like: Tensor) -> Tensor:
+    """Area-average ``x`` ``(N, C, H, W)`` to the spatial size of ``like``."""
+    size = tuple(like.shape[-2:])
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="area")
+
+
+def _need(outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor], who: str,
+          out_keys: tuple[str, ...], batch_keys: tuple[str, ...]) -> None:
+    for key in out_keys:
+        if key not in outputs:
+            raise KeyError(f"{who}: the model outputs no {key!r} (has {sorted(outputs)})")
+    for key in batch_keys:
+        if key not in batch:
+            raise KeyError(f"{who}: the batch holds no {key!r} (has {sorted(batch)})")
+
+
+class RebalancedCE(Loss):
+    """Zhang's L_cl: -sum v sum_q Z log softmax(x) / pixels, v = w[nearest bin] (design.md 2).
+
+    Args:
+        class_weights: the rebalancing weights w ``(313,)``, estimated from the training split
+            (:func:`colorvid.kernels.estimate_prior`); None trains without rebalancing.
+        k, sigma: soft-encoding neighbours and Gaussian width.
+    """
+
+    requires = ("logits",)
+
+    def __init__(self, class_weights: Tensor | None = None, k: int = 5, sigma: float = 5.0) -> None:
+        self.class_weights, self.k, self.sigma = class_weights, k, sigma
+
+    def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        _need(outputs, batch, "rebalanced_ce", ("logits",), ("ab",))
+        logits = outputs["logits"]
+        ab = to_resolution(batch["ab"].to(logits.dtype), logits)
+        weights = None if self.class_weights is None else self.class_weights.to(logits.device)
+        return rebalanced_cross_entropy(logits, ab, weights, self.k, self.sigma)
+
+
+class LRCNLoss(Loss):
+    """LRCN: beta L_cl + (1 - beta) L_seq, beta = 0.8 (the paper).
+
+    L_cl is the rebalanced cross-entropy of the CNN's per-frame logits; L_seq the unweighted
+    cross-entropy of the LSTM's logits against the soft-encoded frames they predict.
+    """
+
+    requires = ("logits", "seq_logits")
+
+    def __init__(self, class_weights: Tensor | None = None, beta: float = 0.8, k: int = 5,
+                 sigma: float = 5.0) -> None:
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"lrcn loss: beta must be in [0, 1], got {beta}")
+        self.cl = RebalancedCE(class_weights, k, sigma)
+        self.beta, self.k, self.sigma = beta, k, sigma
+
+    def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        _need(outputs, batch, "lrcn", ("logits", "seq_logits"), ("ab", "seq_ab"))
+        seq_logits = outputs["seq_logits"]
+        seq_ab = to_resolution(batch["seq_ab"].to(seq_logits.dtype), seq_logits)
+        l_seq = rebalanced_cross_entropy(seq_logits, seq_ab, None, self.k, self.sigma)
+        return self.beta * self.cl(outputs, batch) + (1.0 - self.beta) * l_seq
+
+
+def hue_chroma_histograms(L: Tensor, ab: Tensor, size: tuple[int, int], bins: int = 32,
+                          window: int = 7) -> tuple[Tensor, Tensor, Tensor]:
+    """Larsson's training targets: per-pixel 32-bin hue and chroma histograms.
+
+    Ground truth Lab -> sRGB; chroma C = max - min, hue = HSV hue in [0, 1); each pixel's bins
+    are gathered over a ``window`` x ``window`` neighbourhood (design.md section 4), then
+    area-averaged to ``size``. Returns ``(hue_hist, chroma_hist, chroma)`` with the histograms
+    ``(N, bins, h, w)`` summing to 1 and the mean chroma ``(N, h, w)`` (the hue term's weight).
+    """
+    rgb = lab_to_rgb(torch.cat((L, ab), dim=1).float())  # (N, 3, H, W) in [0, 1]
+    mx, arg = rgb.max(dim=1)
+    mn = rgb.min(dim=1).values
+    chroma = mx - mn  # (N, H, W)
+    r, g, b = rgb.unbind(1)
+    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
+    hue = torch.where(arg == 0, ((g - b) / safe) % 6.0,
+                      torch.where(arg == 1, (b - r) / safe + 2.0, (r - g) / safe + 4.0)) / 6.0
+    hue = torch.where(chroma > 0, hue % 1.0, torch.zeros_like(hue))
+
+    def hist(values: Tensor) -> Tensor:
+        idx = (values * bins).long().clamp(0, bins - 1)  # (N, H, W)
+        onehot = F.one_hot(idx, bins).permute(0, 3, 1, 2).float()  # (N, bins, H, W)
+        onehot = F.avg_pool2d(onehot, window, stride=1, padding=window // 2,
+                              count_include_pad=False)
+        return F.interpolate(onehot, size=size, mode="area")
+
+    chroma_small = F.interpolate(chroma[:, None], size=size, mode="area")[:, 0]
+    return hist(hue), hist(chroma), chroma_small
+
+
+class LarssonKL(Loss):
+    """Larsson et al.: KL(target || predicted) on 32-bin hue and chroma histograms.
+
+    L = 5 * mean(C * KL_hue) + mean(KL_chroma), the hue term weighted by ground-truth chroma C
+    (hue is meaningless for grey pixels), per design.md section 4.
+    """
+
+    requires = ("hue_logits", "chroma_logits")
+
+    def __init__(self, hue_weight: float = 5.0, window: int = 7) -> None:
+        self.hue_weight, self.window = hue_weight, window
+
+    def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        _need(outputs, batch, "larsson_kl", ("hue_logits", "chroma_logits"), ("L", "ab"))
+        hue_logits, chroma_logits = outputs["hue_logits"], outputs["chroma_logits"]
+        size = tuple(hue_logits.shape[-2:])
+        with torch.no_grad():
+            hue_t, chroma_t, chroma = hue_chroma_histograms(
+                batch["L"], batch["ab"], size, hue_logits.shape[1], self.window)
+
+        def kl(target: Tensor, logits: Tensor) -> Tensor:  # (N, h, w)
+            logq = F.log_softmax(logits.float(), dim=1)
+            plogp = torch.where(target > 0, target * torch.log(target.clamp(min=1e-12)), 0.0)
+            return (plogp - target * logq).sum(1)
+
+        return self.hue_weight * (chroma * kl(hue_t, hue_logits)).mean() + kl(
+            chroma_t, chroma_logits).mean()
+
+
+@colorvid.hookimpl
+def register_losses(register) -> None:
+    register("rebalanced_ce", RebalancedCE,
+             description="Zhang's class-rebalanced cross-entropy over 313 ab bins (L_cl)")
+    register("lrcn", LRCNLoss, description="LRCN: 0.8 L_cl (CNN) + 0.2 L_seq (LSTM, unweighted)")
+    register("larsson_kl", LarssonKL,
+             description="Larsson: KL on 32-bin hue (x5, chroma-weighted) and chroma histograms")

@@ -1,0 +1,120 @@
+"""LRCN (Sahay & Choudhary): the Zhang CNN per frame, a convolutional LSTM across frames.
+
+Per frame t the CNN gives 313-bin logits z_t ``(B, 313, h, w)`` at 1/4 resolution. A ConvLSTM
+reads p_t = softmax(z_t) and outputs, per pixel, a correction added to the CNN's logits:
+
+    s_t = z_t + head(h_t),   (h_t, c_t) = ConvLSTM(p_t, (h_{t-1}, c_{t-1}))
+
+Why a *convolutional* LSTM (3x3 gates) and not a per-pixel one: objects move between frames, so
+the colour evidence for pixel (x, y) at t-1 sits near, not at, (x, y); 3x3 gates let the state
+follow motion of about one cell (4 px) per frame. Why softmax inputs: logits are unbounded and
+their scale differs between models; probabilities in [0, 1] keep the gates in their useful range.
+Why residual with a zero-initialised head: with the CNN initialised from Zhang weights and the
+LSTM from scratch (the paper's setup), the untrained LRCN is exactly Zhang, and training only has
+to learn the temporal correction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from colorvid.plugins.models.zhang_net import ZhangConfig, ZhangNet
+
+__all__ = ["ConvLSTMCell", "LRCNConfig", "LRCNNet", "LSTMState"]
+
+LSTMState = tuple[Tensor, Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class LRCNConfig:
+    zhang: ZhangConfig = ZhangConfig()
+    # Hidden channels of the ConvLSTM: 256 for the released-size CNN (its model8 width), 64 for
+    # tiny (the same 1/4 ratio as the CNN's widths).
+    hidden: int = 256
+    # Gate kernel: 3x3 follows ~1 cell (4 px) of motion per frame; 5x5 doubled the LSTM cost for
+    # no gain on the tiny model's validation loss.
+    kernel: int = 3
+
+    @classmethod
+    def preset(cls, name: str) -> LRCNConfig:
+        if name == "full":
+            return cls(ZhangConfig.preset("full"), hidden=256)
+        if name == "tiny":
+            return cls(ZhangConfig.preset("tiny"), hidden=64)
+        raise ValueError(f"lrcn: unknown preset {name!r}; accepted: 'tiny', 'full'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"zhang": self.zhang.to_dict(), "hidden": self.hidden, "kernel": self.kernel}
+
+
+class ConvLSTMCell(nn.Module):
+    """One ConvLSTM step: gates = conv([x, h]); c' = f c + i g; h' = o tanh(c')."""
+
+    def __init__(self, in_channels: int, hidden: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=kernel // 2)
+        with torch.no_grad():  # forget-gate bias 1: remember by default early in training
+            self.gates.bias.zero_()
+            self.gates.bias[hidden : 2 * hidden].fill_(1.0)
+
+    def zero_state(self, x: Tensor) -> LSTMState:
+        shape = (x.shape[0], self.hidden, *x.shape[-2:])
+        return x.new_zeros(shape), x.new_zeros(shape)
+
+    def forward(self, x: Tensor, state: LSTMState | None) -> LSTMState:
+        h, c = state if state is not None else self.zero_state(x)
+        i, f, o, g = self.gates(torch.cat((x, h), dim=1)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+
+class LRCNNet(nn.Module):
+    """``cnn`` (a ZhangNet), ``lstm`` (ConvLSTMCell over 313 probabilities), ``head`` (1x1)."""
+
+    def __init__(self, config: LRCNConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or LRCNConfig()
+        q = self.config.zhang.num_bins
+        self.cnn = ZhangNet(self.config.zhang)
+        self.lstm = ConvLSTMCell(q, self.config.hidden, self.config.kernel)
+        self.head = nn.Conv2d(self.config.hidden, q, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def frame_logits(self, L: Tensor) -> Tensor:
+        """Lab L ``(N, 1, H, W)`` -> CNN logits ``(N, 313, H/4, W/4)``."""
+        return self.cnn.logits(L)
+
+    def step(self, logits: Tensor, state: LSTMState | None) -> tuple[Tensor, LSTMState]:
+        """One frame: CNN logits ``(B, 313, h, w)`` -> (sequence logits, new state)."""
+        h, c = self.lstm(torch.softmax(logits, dim=1), state)
+        return logits + self.head(h), (h, c)
+
+    def temporal(self, logits: Tensor, state: LSTMState | None = None,
+                 resets: Tensor | None = None) -> tuple[Tensor, LSTMState | None]:
+        """CNN logits of a sequence ``(B, T, 313, h, w)`` -> sequence logits, same shape.
+
+        ``resets`` ``(T,)`` bool: the state is cleared before frame t where True.
+        """
+        out = []
+        for t in range(logits.shape[1]):
+            if resets is not None and bool(resets[t]):
+                state = None
+            s, state = self.step(logits[:, t], state)
+            out.append(s)
+        return torch.stack(out, dim=1), state
+
+    def forward(self, L: Tensor) -> tuple[Tensor, Tensor]:
+        """Training forward: L ``(B, T, 1, H, W)`` -> (CNN logits, sequence logits), each
+        ``(B, T, 313, H/4, W/4)``."""
+        b, t = L.shape[:2]
+        logits = self.frame_logits(L.flatten(0, 1))
+        logits = logits.view(b, t, *logits.shape[1:])
+        seq, _ = self.temporal(logits)
+        return logits, seq

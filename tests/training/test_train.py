@@ -1,0 +1,159 @@
+"""colorvid train: learning, atomic checkpoints, bit-for-bit resume, Ctrl-C, torchrun (2 ranks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import colorvid
+from colorvid.core.training import TrainConfig, make_adapter, train
+from colorvid.core.training.checkpoint import load_checkpoint
+from colorvid.core.training.trainer import TrainError
+from colorvid.core.weights import read_config
+
+# Small and fast: 32 px crops of the 176x144 clip, 12 frames.
+FAST = ["--crop", "32", "--max-frames", "12", "--batch-size", "2", "--lr", "1e-3",
+        "--progress", "quiet"]
+
+
+def _config(clip: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(model="zhang", data=[str(clip)], out=str(out), crop=32, max_frames=12,
+                batch_size=2, lr=1e-3, progress="quiet", steps=4)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    adapter = make_adapter("zhang", "tiny")
+    loss_fn = colorvid.create_loss("rebalanced_ce")
+    g = torch.Generator().manual_seed(1)
+    rgb = torch.rand(2, 1, 3, 32, 32, generator=g)
+    lab = colorvid.rgb_to_lab(rgb)
+    batch = {"L": lab[:, :, :1], "ab": lab[:, :, 1:]}
+    opt = torch.optim.Adam(adapter.net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(12):
+        loss = loss_fn(adapter.module(batch["L"]), adapter.targets(batch))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_train_writes_weights_prior_split_and_metrics(carphone_clip, tmp_path):
+    out = tmp_path / "run"
+    result = train(_config(carphone_clip, out, steps=3))
+    assert result["step"] == 3
+    weights = out / "zhang-tiny.safetensors"
+    config = read_config(weights)
+    assert config["model"] == "zhang" and config["preset"] == "tiny"
+    assert config["training"]["steps"] == 3 and config["training"]["train_videos"] == [
+        carphone_clip.name]
+    assert "extra.prior" in load_file(weights)
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "loss" in r] == [1, 2, 3]
+    assert all(r["loss"] > 0 and r["frames_per_s"] > 0 for r in lines if "loss" in r)
+    # The trained file loads as a colorizer.
+    model = colorvid.create_colorizer("zhang", weights=str(weights), render_size=32)
+    assert model.predict_ab(torch.full((1, 1, 40, 40), 50.0)).shape == (1, 2, 40, 40)
+    # A second run into the same folder is refused; resuming with other settings too.
+    with pytest.raises(TrainError, match="--resume"):
+        train(_config(carphone_clip, out))
+    with pytest.raises(TrainError, match="different settings \\(batch_size\\)"):
+        train(_config(carphone_clip, out, batch_size=3, resume=True))
+
+
+def test_resume_continues_bit_for_bit(carphone_clip, tmp_path):
+    straight = tmp_path / "straight"
+    train(_config(carphone_clip, straight, steps=7))  # 6 items/epoch of 2: crosses an epoch
+    split = tmp_path / "split"
+    train(_config(carphone_clip, split, steps=4))
+    assert load_checkpoint(split / "checkpoint.pt")["step"] == 4
+    train(_config(carphone_clip, split, steps=7, resume=True))
+    a = load_file(straight / "zhang-tiny.safetensors")
+    b = load_file(split / "zhang-tiny.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ca, cb = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(split / "checkpoint.pt")
+    assert (ca["step"], ca["epoch"], ca["pos"]) == (cb["step"], cb["epoch"], cb["pos"])
+
+
+def test_lrcn_trains_from_zhang_weights_and_loads(carphone_clip, tmp_path):
+    zhang = tmp_path / "zhang"
+    train(_config(carphone_clip, zhang, steps=1))
+    out = tmp_path / "lrcn"
+    train(_config(carphone_clip, out, model="lrcn", init=str(zhang / "zhang-tiny.safetensors"),
+                  seq_len=3, steps=2))
+    config = read_config(out / "lrcn-tiny.safetensors")
+    assert config["training"]["init"].endswith("zhang-tiny.safetensors")
+    lrcn = colorvid.create_colorizer("lrcn", weights=str(out / "lrcn-tiny.safetensors"),
+                                     render_size=32)
+    ab, _ = lrcn.predict_sequence(torch.full((4, 1, 32, 48), 50.0))
+    assert ab.shape == (4, 2, 32, 48) and torch.isfinite(ab).all()
+    with pytest.raises(TrainError, match="image folders give single frames"):
+        train(_config(carphone_clip, tmp_path / "x", model="lrcn", images=[str(tmp_path)]))
+
+
+def test_unknown_loss_and_missing_outputs_are_clear_errors(carphone_clip, tmp_path):
+    with pytest.raises(TrainError, match="unknown loss 'nope'"):
+        train(_config(carphone_clip, tmp_path / "a", loss="nope"))
+    with pytest.raises(TrainError, match="reads \\['seq_logits'\\]"):
+        train(_config(carphone_clip, tmp_path / "b", loss="lrcn"))
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
+    return subprocess.Popen([sys.executable, "-m", "colorvid", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_then_resume(carphone_clip, tmp_path):
+    out = tmp_path / "run"
+    proc = _cli("train", "--model", "zhang", "--data", str(carphone_clip), "--out", str(out),
+                "--steps", "100000", *FAST)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not metrics.exists() or
+                                      len(metrics.read_text().splitlines()) < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err
+    step = load_checkpoint(out / "checkpoint.pt")["step"]
+    assert step >= 2
+    done = _cli("train", "--model", "zhang", "--data", str(carphone_clip), "--out", str(out),
+                "--steps", str(step + 1), "--resume", *FAST)
+    _, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == step + 1
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_end_with_identical_weights(carphone_clip, tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "ddp"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "colorvid", "train",
+         "--model", "zhang", "--data", str(carphone_clip), "--out", str(out), "--steps", "3",
+         *FAST],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = json.loads((out / "ranks.json").read_text())
+    assert ranks["world_size"] == 2
+    assert len(set(ranks["digests"])) == 1
+    assert read_config(out / "zhang-tiny.safetensors")["training"]["world_size"] == 2
