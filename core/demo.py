@@ -90,7 +90,8 @@ def run_demo(model: str = DEMO_MODEL, out_dir: str | Path = "demo", clip: Path |
     colorize_video(source, grey, open_colorizer("grey"), overwrite=True)  # L only, ab = 0
     out = out_dir / "out.mp4"
     start = time.perf_counter()
-    report = colorize_video(grey, out, vc, overwrite=True, progress=progress)  # type: ignore[arg-type]
+    report = colorize_video(grey, out, vc, overwrite=True,
+                            progress=progress)  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     strip = _strip(grey, out, source, out_dir / "strip.png")
     return {"grey": grey, "colorized": out, "strip": strip, "frames": report.frames_out,

@@ -16,8 +16,7 @@ import dataclasses
 import re
 import sys
 import time
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -124,7 +123,7 @@ class Cell:
 
 @dataclasses.dataclass
 class EvalResult:
-    """Everything a report is made of. ``series`` holds per-frame curves for the plots."""
+    """Everything a report is made of; ``problems`` lists failures outside the score table."""
 
     config: EvalConfig
     videos: list[VideoRecord]
@@ -135,6 +134,7 @@ class EvalResult:
     cells: list[Cell]
     clips: list[dict[str, str]] = dataclasses.field(default_factory=list)
     pictures: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    problems: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
     def value(self, video: str, model: str, metric: str) -> Cell | None:
@@ -257,7 +257,6 @@ def evaluate(
     config: EvalConfig | None = None,
     *,
     progress: TextIO | None = sys.stderr,
-    on_video: Callable[[VideoRecord], None] | None = None,
 ) -> EvalResult:
     """Run the evaluation and write the report into ``out_dir``; returns the results.
 
@@ -301,6 +300,8 @@ def evaluate(
             colorizers[model] = _create_colorizer(model, config)
         except Exception as e:  # noqa: BLE001
             colorizers[model] = e
+            if progress is not None:  # said once here, not again for every video
+                progress.write(f"eval: model {model} cannot be created: {_error_text(e)}\n")
 
     bar = _Progress(len(paths) * len(models), progress)
     for path, name in zip(paths, names):
@@ -334,9 +335,8 @@ def evaluate(
                 outputs[model] = colorize_frames(colorizer, ref)
             except Exception as e:  # noqa: BLE001
                 err = _error_text(e)
-                if progress is not None:
-                    tb = traceback.format_exception_only(type(e), e)[-1].strip()
-                    progress.write(f"\neval: model {model} failed on {name}: {tb}\n")
+                if progress is not None and not isinstance(colorizer, BaseException):
+                    progress.write(f"\neval: model {model} failed on {name}: {err}\n")
                 for m in metric_names:
                     result.cells.append(Cell(name, model, m, None, f"model: {err}"))
                 bar.step(f"{name} x {model} FAILED")
@@ -352,13 +352,15 @@ def evaluate(
                 except Exception as e:  # noqa: BLE001
                     result.cells.append(Cell(name, model, m, None, f"metric: {_error_text(e)}"))
             bar.step(f"{name} x {model}")
-        if config.write_pictures:
-            result.pictures[name] = report.write_pictures(out, name, ref, outputs, config,
-                                                         indices)
-        if config.write_clips:
-            result.clips.extend(report.write_clips(out, name, ref, outputs, record.fps))
-        if on_video is not None:
-            on_video(record)
+        # Pictures and clips are extras: a failure there is reported, the scores still stand.
+        try:
+            if config.write_pictures:
+                result.pictures[name] = report.write_pictures(out, name, ref, outputs, config,
+                                                             indices)
+            if config.write_clips:
+                result.clips.extend(report.write_clips(out, name, ref, outputs, record.fps))
+        except Exception as e:  # noqa: BLE001
+            result.problems.append(f"{name}: pictures or clips failed: {_error_text(e)}")
     result.seconds = time.monotonic() - started
     report.write_reports(out, result)
     return result

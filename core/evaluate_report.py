@@ -107,11 +107,13 @@ def _contact_sheet(ref: np.ndarray, outputs: dict[str, np.ndarray], columns: int
     return sheet
 
 
-def _flicker_plot(ref: np.ndarray, outputs: dict[str, np.ndarray], title: str, path: Path) -> None:
+def _flicker_plot(ref: np.ndarray, outputs: dict[str, np.ndarray], title: str, path: Path,
+                  indices: list[int]) -> None:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from colorvid.plugins.metrics import colorfulness
 
@@ -120,13 +122,14 @@ def _flicker_plot(ref: np.ndarray, outputs: dict[str, np.ndarray], title: str, p
     for k, (label, frames) in enumerate(series):
         style = {"color": "black", "linewidth": 2.0} if k == 0 else {"linewidth": 1.2}
         x = torch.from_numpy(frames).permute(0, 3, 1, 2).to(torch.float64) / 255.0
-        top.plot(np.arange(len(frames)), colorfulness(x).numpy(), label=label, **style)
+        top.plot(indices, colorfulness(x).numpy(), label=label, **style)
         if len(frames) > 1:
-            bottom.plot(np.arange(1, len(frames)), chroma_change(frames), label=label, **style)
+            bottom.plot(indices[1:], chroma_change(frames), label=label, **style)
     top.set_ylabel("colourfulness M")
     top.set_title(f"{title}: per-frame colourfulness and chroma change (flicker)")
     bottom.set_ylabel("mean |ab_t - ab_t-1|")
-    bottom.set_xlabel("frame (sampled)")
+    bottom.set_xlabel("source frame")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.legend(fontsize=8, ncol=min(4, len(series)))
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
@@ -144,7 +147,7 @@ def write_pictures(out: Path, video: str, ref: np.ndarray, outputs: dict[str, np
     sheet_path = out / "sheets" / f"{video}.png"
     atomic_write(sheet_path, lambda tmp: sheet.save(tmp, format="PNG"))
     plot_path = out / "plots" / f"{video}.png"
-    _flicker_plot(ref, outputs, video, plot_path)
+    _flicker_plot(ref, outputs, video, plot_path, indices)
     return {"sheet": sheet_path.relative_to(out).as_posix(),
             "plot": plot_path.relative_to(out).as_posix()}
 
@@ -201,13 +204,13 @@ def _table(result: EvalResult, values: dict[str, dict[str, float | None]],
     best: dict[str, float] = {}
     for m in result.metrics:
         vals = [v[m] for v in values.values() if v.get(m) is not None and not math.isnan(v[m])]
-        if vals:
+        if len(vals) > 1:  # "best" needs something to beat
             best[m] = max(vals) if result.higher_is_better.get(m) else min(vals)
     for model, row in values.items():
         cells = []
         for m in result.metrics:
             text = _fmt(row.get(m))
-            if row.get(m) is not None and best.get(m) == row[m] and len(values) > 1:
+            if row.get(m) is not None and best.get(m) == row[m]:
                 text = f"**{text}**"
             cells.append(text + (notes or {}).get((model, m), ""))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
@@ -253,7 +256,7 @@ def _markdown(result: EvalResult) -> str:
         if "plot" in pics:
             lines += [f"![{v.name} flicker plot]({pics['plot']})", ""]
     failed = [c for c in result.cells if c.error is not None]
-    if failed:
+    if failed or result.problems:
         lines += ["## Failures", ""]
         seen = set()
         for c in failed:
@@ -265,7 +268,7 @@ def _markdown(result: EvalResult) -> str:
             seen.add(key)
             what = c.model if whole else f"{c.model} / {c.metric}"
             lines.append(f"- {c.video} / {what}: {c.error}")
-        lines.append("")
+        lines += [f"- {p}" for p in result.problems] + [""]
     if not ok_videos:
         lines += ["No video could be read.", ""]
     return "\n".join(lines)
@@ -289,6 +292,7 @@ def _records(result: EvalResult) -> dict[str, Any]:
                     for model, row in result.summary().items()},
         "clips": result.clips,
         "pictures": result.pictures,
+        "problems": result.problems,
         "seconds": result.seconds,
     }
 

@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 
 from colorvid.core.api import create_colorizer
-from colorvid.core.host import get_host
 from colorvid.core.frames import frames_to_l, lab_to_frames
+from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer
 from colorvid.core.progress import Progress, ProgressMode
 from colorvid.core.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
@@ -215,8 +215,8 @@ def _expected_frames(src: str) -> int | None:
     return None
 
 
-def colorize_video(src: str | Path, dst: str | Path, colorizer: VideoColorizer | str = DEFAULT_MODEL,
-                   *, codec: str | None = None, crf: int | None = None, overwrite: bool = False,
+def colorize_video(src: str | Path, dst: str | Path,
+                   colorizer: VideoColorizer | str = DEFAULT_MODEL, *, codec: str | None = None, crf: int | None = None, overwrite: bool = False,
                    skip_errors: bool = False, progress: ProgressMode = "quiet"
                    ) -> TranscodeReport:
     """Colorize a video file (or ``"-"``: y4m on stdin/stdout) into ``dst``.

@@ -153,7 +153,8 @@ class Transcoder:
                              "use .mp4, .mkv, .mov, .webm, .avi or .y4m")
         # Same folder (so os.replace is an atomic rename), hidden, real extension last (the
         # container is guessed from it).
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.", suffix=f".part{dst.suffix}")
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.",
+                                   suffix=f".part{dst.suffix}")
         os.close(fd)
         self._tmp = tmp
         try:
@@ -231,7 +232,7 @@ class Transcoder:
 
     # -- streaming ----------------------------------------------------------------------------
     def frames(self) -> Iterator[np.ndarray]:
-        """Decoded input frames in order, RGB uint8 ``(H, W, 3)``; copies other packets meanwhile."""
+        """Decoded input frames in order, RGB uint8 ``(H, W, 3)``; remuxes the other packets."""
         streams = [self.video_in, *(self._in.streams[i] for i in self._copied)]
         packets = self._in.demux(streams)
         while True:

@@ -356,7 +356,7 @@ class FilterSession:
         matrix = None
         if self.out.family == CF_YUV:
             matrix = resolve_matrix(props, self.height, self.who, n)
-        L = self._l(planes, strides, full)
+        L = self._l(planes, strides, full)  # (1, 1, H, W) on the model's device
         if not self.colorizer.temporal:
             ab = self.batcher.submit(L)
         else:
@@ -374,11 +374,17 @@ class FilterSession:
                 seq = [L if i == n else self._l(p, s, resolve_range(pr, full))
                        for i, p, s, pr in used]
                 ab = self.batcher.submit(torch.cat(seq))
-        write_planes(L, ab, self.out, self.width, self.height, full, matrix, dst)
+        write_planes(self._host(L)[0, 0], self._host(ab)[0], self.out, self.width, self.height,
+                     full, matrix, dst)
         return self._props(props, full, matrix)
 
     def _l(self, planes, strides, full) -> Tensor:
-        return read_l(planes, strides, self.src, self.width, self.height, full, self.device)
+        L = read_l(planes, strides, self.src, self.width, self.height, full)
+        return torch.from_numpy(L)[None, None].to(self.device)
+
+    @staticmethod
+    def _host(x: Tensor):
+        return x.detach().float().cpu().numpy()
 
     @staticmethod
     def _window_start(frames) -> int:

@@ -1,8 +1,15 @@
 """Plane <-> Lab conversions of the VapourSynth filter (see :mod:`colorvid.core.vsfilter`).
 
-Input planes become Lab L (``(1, 1, H, W)`` float32 on the model's device); predicted ab plus that
-L become the output planes. Only chroma is predicted: YUV output keeps the input luma plane
-untouched (the native side shares it with the source frame), RGB output is Lab (L, ab) -> sRGB.
+Input planes become Lab L (``(H, W)`` float32); predicted ab plus that L become the output
+planes. Only chroma is predicted: YUV output keeps the input luma plane untouched (the native
+side shares it with the source frame), RGB output is Lab (L, ab) -> sRGB.
+
+Why numpy and not torch: this runs once per frame on each VapourSynth worker thread, and
+VapourSynth already keeps every core busy with one frame per thread. torch would fan each
+elementwise op out to its OpenMP team: measured here (2 cores, loaded machine), grey -> L of a
+320x240 frame took 350 ms with torch's 2 threads against 8 ms with one. numpy runs single-
+threaded and releases the GIL inside its loops, so the worker threads convert in parallel.
+The maths is that of :mod:`colorvid.core.color` (tests pin the two together).
 
 Conventions (VapourSynth's): integer samples with ``bits`` significant bits; limited range is
 16..235 (luma) and 16..240 (chroma) scaled by ``2**(bits-8)``; float luma/RGB is 0..1 and float
@@ -17,11 +24,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from colorvid.core.color import lab_to_rgb, rgb_to_lab
+from colorvid.core.color import _EPS, _F_INV_THRESHOLD, _KAPPA, _WHITE_D65, _XYZ_FROM_RGB
 
 __all__ = [
     "CF_GRAY",
@@ -33,7 +37,9 @@ __all__ = [
     "VideoFormat",
     "decode_format_id",
     "grey_to_l",
+    "lab_to_rgb",
     "read_l",
+    "rgb_to_l",
     "resolve_matrix",
     "resolve_range",
     "write_planes",
@@ -54,9 +60,8 @@ MATRIX_COEFFICIENTS: dict[int, tuple[float, float]] = {
     9: (0.2627, 0.0593),  # BT.2020 non-constant luminance
 }
 
-# sRGB / CIE constants, the same as colorvid.core.color (scikit-image's).
-_EPS = 0.008856
-_KAPPA = 7.787
+_RGB_FROM_XYZ = np.linalg.inv(np.array(_XYZ_FROM_RGB, np.float64)).astype(np.float32)
+_Y_FROM_RGB = tuple(float(v) for v in _XYZ_FROM_RGB[1])  # luminance row; sums to 1 (Yn = 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,23 +157,53 @@ def _to_unit(a: np.ndarray, fmt: VideoFormat, full: bool, chroma: bool) -> np.nd
     return (x - 16.0 * shift) / (219.0 * shift)
 
 
-def grey_to_l(y: Tensor) -> Tensor:
-    """Gamma-encoded grey (R = G = B = y in 0..1) -> Lab L in 0..100.
+def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0.04045, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4, x / 12.92)
 
-    The same maths as ``rgb_to_lab`` on a grey pixel (the XYZ Y row sums to 1), without the
-    three-channel detour: sRGB decoding, then L = 116 f(Y) - 16.
+
+def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    high = 1.055 * np.maximum(x, 0.0031308) ** (1.0 / 2.4) - 0.055
+    return np.where(x > 0.0031308, high, x * 12.92)
+
+
+def _l_of_luminance(y: np.ndarray) -> np.ndarray:
+    """Relative luminance Y (white = 1) -> L = 116 f(Y) - 16."""
+    f = np.where(y > _EPS, np.cbrt(np.maximum(y, _EPS)), _KAPPA * y + 16.0 / 116.0)
+    return (116.0 * f - 16.0).astype(np.float32)
+
+
+def grey_to_l(y: np.ndarray) -> np.ndarray:
+    """Gamma-encoded grey (R = G = B = y in 0..1) -> Lab L in 0..100 (float32).
+
+    ``rgb_to_lab`` on a grey pixel, without the three-channel detour: the luminance row of the
+    sRGB matrix sums to 1, so Y is the decoded grey itself.
     """
-    y = y.clamp(0.0, 1.0)
-    lin = torch.where(y > 0.04045, ((y.clamp(min=0.04045) + 0.055) / 1.055).pow(2.4), y / 12.92)
-    f = torch.where(lin > _EPS, lin.clamp(min=_EPS).pow(1.0 / 3.0), _KAPPA * lin + 16.0 / 116.0)
-    return 116.0 * f - 16.0
+    return _l_of_luminance(_srgb_to_linear(np.clip(y, 0.0, 1.0, dtype=np.float32)))
 
 
-def read_l(
-    planes: Sequence[Any], strides: Sequence[int], fmt: VideoFormat, width: int, height: int,
-    full: bool, device: torch.device,
-) -> Tensor:
-    """Input planes of one frame -> L ``(1, 1, H, W)`` float32 on ``device``.
+def rgb_to_l(rgb: np.ndarray) -> np.ndarray:
+    """sRGB ``(3, H, W)`` in 0..1 -> Lab L (only L: it depends on luminance alone)."""
+    lin = _srgb_to_linear(np.clip(rgb, 0.0, 1.0))
+    kr, kg, kb = _Y_FROM_RGB
+    return _l_of_luminance(kr * lin[0] + kg * lin[1] + kb * lin[2])
+
+
+def lab_to_rgb(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """Lab (L ``(H, W)``, ab ``(2, H, W)``) -> sRGB ``(3, H, W)`` float32 clipped to 0..1.
+
+    As ``colorvid.core.color.lab_to_rgb``: a negative Z (very saturated blue-yellow) is clamped.
+    """
+    fy = (L + 16.0) / 116.0
+    f = np.stack((ab[0] / 500.0 + fy, fy, np.maximum(fy - ab[1] / 200.0, 0.0)))
+    t = np.where(f > _F_INV_THRESHOLD, f * f * f, (f - 16.0 / 116.0) / _KAPPA)
+    xyz = t * np.asarray(_WHITE_D65, np.float32)[:, None, None]
+    lin = np.einsum("ij,jhw->ihw", _RGB_FROM_XYZ, xyz.astype(np.float32))
+    return np.clip(_linear_to_srgb(lin), 0.0, 1.0).astype(np.float32)
+
+
+def read_l(planes: Sequence[Any], strides: Sequence[int], fmt: VideoFormat, width: int,
+           height: int, full: bool) -> np.ndarray:
+    """Input planes of one frame -> L ``(H, W)`` float32.
 
     GRAY and YUV use the luma plane as grey; RGB uses the L of the colour pixel.
     """
@@ -176,36 +211,33 @@ def read_l(
     if fmt.family == CF_RGB:
         rgb = np.stack([_to_unit(_plane(planes[p], strides[p], width, height, dtype), fmt, True,
                                  False) for p in range(3)])
-        t = torch.from_numpy(rgb).to(device)[None].clamp(0.0, 1.0)
-        return rgb_to_lab(t)[:, :1]
-    y = _to_unit(_plane(planes[0], strides[0], width, height, dtype), fmt, full, False)
-    return grey_to_l(torch.from_numpy(y).to(device))[None, None]
+        return rgb_to_l(rgb)
+    return grey_to_l(_to_unit(_plane(planes[0], strides[0], width, height, dtype), fmt, full,
+                              False))
 
 
-def _quantise(x: Tensor, fmt: VideoFormat, full: bool, chroma: bool) -> np.ndarray:
-    """float (luma/RGB 0..1, chroma centred on 0) -> samples of ``fmt`` as a numpy array."""
+def _quantise(x: np.ndarray, fmt: VideoFormat, full: bool, chroma: bool) -> np.ndarray:
+    """float (luma/RGB 0..1, chroma centred on 0) -> samples of ``fmt``."""
     if fmt.sample_type == ST_FLOAT:
-        return x.float().cpu().numpy().astype(fmt.numpy_dtype)
+        return x.astype(fmt.numpy_dtype)
     shift = float(1 << (fmt.bits - 8))
     peak = (1 << fmt.bits) - 1
     if full:
         v = x * peak + (1 << (fmt.bits - 1)) if chroma else x * peak
     else:
         v = x * (224.0 * shift) + 128.0 * shift if chroma else x * (219.0 * shift) + 16.0 * shift
-    return v.round().clamp(0, peak).to(torch.int32).cpu().numpy().astype(fmt.numpy_dtype)
+    return np.clip(np.rint(v), 0, peak).astype(fmt.numpy_dtype)
 
 
-def write_planes(
-    L: Tensor, ab: Tensor, fmt: VideoFormat, width: int, height: int, full: bool,
-    matrix: int | None, dst: Sequence[tuple[int, Any, int]],
-) -> None:
-    """Lab ``(L (1, 1, H, W), ab (1, 2, H, W))`` -> the planes listed in ``dst``.
+def write_planes(L: np.ndarray, ab: np.ndarray, fmt: VideoFormat, width: int, height: int,
+                 full: bool, matrix: int | None, dst: Sequence[tuple[int, Any, int]]) -> None:
+    """Lab (L ``(H, W)``, ab ``(2, H, W)``) -> the planes listed in ``dst``.
 
     ``dst`` holds ``(plane index, writable buffer, stride)``. RGB output gets all three planes;
     YUV output gets U and V only (Y is the input's). Chroma is averaged over each subsampling
     block (a box filter, i.e. centred siting; good enough for predicted colour).
     """
-    rgb = lab_to_rgb(torch.cat((L, ab.to(L.dtype)), dim=1).float())[0]  # (3, H, W) in 0..1
+    rgb = lab_to_rgb(L, ab)
     out_dtype = fmt.numpy_dtype
     if fmt.family == CF_RGB:
         for plane, buf, stride in dst:
@@ -214,15 +246,12 @@ def write_planes(
         return
     assert matrix is not None
     kr, kb = MATRIX_COEFFICIENTS[matrix]
-    r, g, b = rgb.unbind(0)
-    y = kr * r + (1.0 - kr - kb) * g + kb * b
-    pb = (b - y) / (2.0 * (1.0 - kb))
-    pr = (r - y) / (2.0 * (1.0 - kr))
-    chroma = torch.stack((pb, pr))[None]  # (1, 2, H, W)
+    y = kr * rgb[0] + (1.0 - kr - kb) * rgb[1] + kb * rgb[2]
+    chroma = np.stack(((rgb[2] - y) / (2.0 * (1.0 - kb)), (rgb[0] - y) / (2.0 * (1.0 - kr))))
     sw, sh = 1 << fmt.sub_w, 1 << fmt.sub_h
-    if sw > 1 or sh > 1:
-        chroma = F.avg_pool2d(chroma, kernel_size=(sh, sw), stride=(sh, sw))
     cw, ch = width >> fmt.sub_w, height >> fmt.sub_h
+    if sw > 1 or sh > 1:
+        chroma = chroma.reshape(2, ch, sh, cw, sw).mean(axis=(2, 4))
     for plane, buf, stride in dst:
-        values = _quantise(chroma[0, plane - 1], fmt, full, True)
-        _plane(buf, stride, cw, ch, out_dtype)[...] = values
+        _plane(buf, stride, cw, ch, out_dtype)[...] = _quantise(chroma[plane - 1], fmt, full,
+                                                                True)

@@ -5,7 +5,7 @@ under the key ``colorvid`` describing what the tensors are::
 
     {"format": "colorvid-weights", "format_version": 1,
      "model": "zhang", "preset": "tiny",             # what builds the network
-     "model_config": {...},                           # the network's config dataclass, as a dict
+     "architecture": {...},                           # the network's config dataclass, as a dict
      "bins_sha256": "2a39...",                        # the ab bins the logits refer to, if any
      "extras": ["class_prior"],                       # extra tensors riding along (see below)
      "training": {"data": "...", "steps": 50000},     # provenance, free-form

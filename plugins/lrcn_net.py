@@ -1,14 +1,16 @@
 """LRCN (Sahay & Choudhary): the Zhang CNN per frame, a convolutional LSTM across frames.
 
 Per frame t the CNN gives 313-bin logits z_t ``(B, 313, h, w)`` at 1/4 resolution. A ConvLSTM
-reads p_t = softmax(z_t) and outputs, per pixel, a correction added to the CNN's logits:
+reads x_t = 313 softmax(z_t) and outputs, per pixel, a correction added to the CNN's logits:
 
-    s_t = z_t + head(h_t),   (h_t, c_t) = ConvLSTM(p_t, (h_{t-1}, c_{t-1}))
+    s_t = z_t + head(h_t),   (h_t, c_t) = ConvLSTM(x_t, (h_{t-1}, c_{t-1}))
 
 Why a *convolutional* LSTM (3x3 gates) and not a per-pixel one: objects move between frames, so
 the colour evidence for pixel (x, y) at t-1 sits near, not at, (x, y); 3x3 gates let the state
-follow motion of about one cell (4 px) per frame. Why softmax inputs: logits are unbounded and
-their scale differs between models; probabilities in [0, 1] keep the gates in their useful range.
+follow motion of about one cell (4 px) per frame. Why probabilities: logits are unbounded and
+their scale differs between models; probabilities are bounded. Why times 313: raw probabilities
+average 1/313 per channel, so the gates would barely see them at default init; scaled, each
+channel averages 1.
 Why residual with a zero-initialised head: with the CNN initialised from Zhang weights and the
 LSTM from scratch (the paper's setup), the untrained LRCN is exactly Zhang, and training only has
 to learn the temporal correction.
@@ -93,7 +95,8 @@ class LRCNNet(nn.Module):
 
     def step(self, logits: Tensor, state: LSTMState | None) -> tuple[Tensor, LSTMState]:
         """One frame: CNN logits ``(B, 313, h, w)`` -> (sequence logits, new state)."""
-        h, c = self.lstm(torch.softmax(logits, dim=1), state)
+        x = torch.softmax(logits, dim=1) * logits.shape[1]  # mean 1 per channel (see above)
+        h, c = self.lstm(x, state)
         return logits + self.head(h), (h, c)
 
     def temporal(self, logits: Tensor, state: LSTMState | None = None,

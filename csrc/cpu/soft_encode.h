@@ -78,8 +78,8 @@ inline void offer(T d, int64_t i, int k, int& n, T* best_d2, int64_t* best_q) {
 // nearest node on each axis, so every bin outside the block is at least (kRadius + 1/2) kStep
 // = 25 away: if the k-th nearest inside is strictly nearer, the block holds the exact answer.
 // Otherwise (near or outside the gamut edge, or k too large) every bin is scanned.
-// d2: scratch of c.size(). Measured at (8, 313, 56, 56), k = 5, random in-gamut ab: the soft
-// encoding went from 33 ms to MEASURE_ME single-threaded.
+// d2: scratch of c.size(). Measured, one thread, 8 x 56 x 56 pixels of real-photo ab, k = 5,
+// best of 15: 34.6 ms scanning all 313 bins, 8.1 ms with the lattice block.
 template <typename T>
 inline void k_nearest(T a, T b, const CentrePlanes<T>& c, int k, T* d2, T* best_d2,
                       int64_t* best_q) {

@@ -27,6 +27,7 @@ from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
     check_render_size,
     load_into,
+    pick_memory_format,
     pick_preset,
     resolve_device,
     resolve_dtype,
@@ -62,6 +63,12 @@ class LarssonColorizer(Colorizer):
         preset: ``"tiny"`` or ``"full"``.
         hue_method, chroma_method: decoding (released defaults ``expectation-cf`` / ``median``).
         head: ``"fused"`` (default, same numbers, ~7x fewer head FLOPs) or ``"plain"``.
+
+    Options (keywords): as :class:`~colorvid.plugins.models.zhang.ZhangColorizer` for
+    ``weights``, ``preset``, ``device``, ``pretrained``, ``fp16`` / ``dtype`` and
+    ``channels_last``; ``render_size`` a multiple of 32 (default 256); ``hue``
+    ("expectation-cf", "expectation", "mode"), ``chroma`` ("median", "expectation", "mode"),
+    ``head``.
     """
 
     name = MODEL_NAME
@@ -79,7 +86,7 @@ class LarssonColorizer(Colorizer):
         hue: HueMethod = "expectation-cf",
         chroma: ChromaMethod = "median",
         head: str = "fused",
-        channels_last: bool = True,
+        channels_last: bool | None = None,
     ) -> None:
         if hue not in HUE_METHODS:
             raise ValueError(f"larsson: hue must be one of {', '.join(HUE_METHODS)}, got {hue!r}")
@@ -98,7 +105,7 @@ class LarssonColorizer(Colorizer):
         self.hue_method: HueMethod = hue
         self.chroma_method: ChromaMethod = chroma
         self.head = head
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = pick_memory_format(channels_last, self.device)
         self.net.eval().to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
 
     def histograms(self, grey: Tensor) -> tuple[Tensor, Tensor]:

@@ -114,7 +114,7 @@ def import_released(src: str | os.PathLike[str], dst: str | os.PathLike[str]) ->
     config: dict[str, Any] = {
         "model": "larsson",
         "preset": preset,
-        "model_config": LarssonConfig.preset(preset).to_dict(),
+        "architecture": LarssonConfig.preset(preset).to_dict(),
         "source": {"format": SOURCE_FORMAT, "file": src_path.name, "sha256": _sha256(src_path)},
         "training": {"data": "ImageNet (released by Larsson et al., ECCV 2016)"
                      if preset == "full" else "Caffe snapshot", "steps": None},

@@ -25,6 +25,7 @@ from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
     check_render_size,
     load_into,
+    pick_memory_format,
     pick_preset,
     resolve_device,
     resolve_dtype,
@@ -53,6 +54,13 @@ class ZhangColorizer(Colorizer):
         decode_mode, temperature: how logits become ab (annealed mean, T = 0.38 by default;
             imported released weights default to the release's 1/2.606).
         weights_config: the config header of the loaded weights file (None when random).
+
+    Options (keywords): ``weights`` (a .safetensors file; None: the shipped default of the
+    preset), ``preset`` ("tiny" or "full"; None: the weights file's, else "tiny"), ``device``
+    (None: CUDA if available), ``render_size`` (multiple of 8, default 256), ``pretrained``
+    (False: random initialisation), ``fp16`` / ``dtype`` (float32, bfloat16, float16 on CUDA),
+    ``decode`` ("annealed_mean", "mean", "mode"), ``temperature``, ``channels_last`` (None: on
+    CUDA only).
     """
 
     name = MODEL_NAME
@@ -69,7 +77,7 @@ class ZhangColorizer(Colorizer):
         dtype: str | torch.dtype | None = None,
         decode: DecodeMode = "annealed_mean",
         temperature: float | None = None,
-        channels_last: bool = True,
+        channels_last: bool | None = None,
     ) -> None:
         if decode not in DECODE_MODES:
             raise ValueError(f"zhang: decode must be one of {', '.join(DECODE_MODES)}, "
@@ -88,8 +96,7 @@ class ZhangColorizer(Colorizer):
         file_t = (self.weights_config or {}).get("decode_temperature")
         self.temperature = float(temperature or file_t or ANNEAL_TEMPERATURE)
         self.decode_mode: DecodeMode = decode
-        # channels-last: oneDNN's preferred conv layout on CPU; measured in benches/bench_models.
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = pick_memory_format(channels_last, self.device)
         self.net.eval().to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
 
     def _prepare(self, L: Tensor) -> Tensor:

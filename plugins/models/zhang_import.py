@@ -103,7 +103,7 @@ def import_released(
     config: dict[str, Any] = {
         "model": "zhang",
         "preset": "full",
-        "model_config": net.config.to_dict(),
+        "architecture": net.config.to_dict(),
         "bins_sha256": AB_BINS_SHA256,
         "decode_temperature": 1.0 / anneal_scale,
         "decoder_is_bins": decoder_is_bins,

@@ -10,6 +10,7 @@ import torch
 
 import colorvid
 from colorvid.core.color import rgb_to_lab
+from colorvid.core.frames import frames_to_l, to_rgb_float
 from colorvid.core.video import read_frames
 
 
@@ -143,3 +144,15 @@ def test_open_colorizer_errors(test_colorizers):
         colorvid.open_colorizer("grey", batch=0)
     with pytest.raises(ValueError, match="render_size"):
         colorvid.open_colorizer("grey", render_size=4)
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 7, 3), (9, 7, 3), (9, 7, 1), (9, 7), (3, 9, 7)])
+def test_uint8_fast_l_path_matches_full_lab_conversion(shape):
+    # every 8-bit value appears (the look-up tables are exact per value)
+    x = torch.arange(int(np.prod(shape)), dtype=torch.int64).remainder(256).to(torch.uint8)
+    x = x.reshape(shape)[torch.randperm(shape[0])]
+    reference = rgb_to_lab(to_rgb_float(x))[:, :1]
+    fast = frames_to_l(x)
+    assert fast.shape == reference.shape and fast.dtype == torch.float32
+    assert (fast - reference).abs().max() < 1e-4
+    assert torch.equal(frames_to_l(x.numpy()), fast)

@@ -102,8 +102,9 @@ _SLOW_MAIN = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
-                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+    ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_leaves_no_partial_output(sig, bunny_cut, tmp_path):
     out_dir = tmp_path / "out"
     out_dir.mkdir()

@@ -175,3 +175,19 @@ def test_cli_ctt_serve_binds_localhost(report, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_load_clips_lists_the_report_clips(report, tmp_path):
+    from colorvid.core.ctt import load_clips
+
+    clips = load_clips(report)
+    assert sorted(c.model for c in clips) == ["grey", "original", "tint"]
+    assert all(c.path.is_file() and c.path.suffix == ".webm" for c in clips)
+    assert sorted(c.model for c in load_clips(report, include_original=False)) == ["grey", "tint"]
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        load_clips(tmp_path)
+    (tmp_path / "results.json").write_text('{"clips": [{"video": "v", "model": "m", '
+                                           '"path": "../../etc/passwd"}]}')
+    with pytest.raises(ValueError, match="lists no clips"):
+        load_clips(tmp_path)  # paths outside the report are never served

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import numpy as np
@@ -111,6 +112,7 @@ def test_plugins(fresh_host, clips):
             register("noisy", NoisyColorizer)
             register("oracle", lambda: OracleColorizer(frames))
             register("broken", BrokenColorizer)
+            register("uncreatable", lambda: ConstantColorizer(weights="/no/such/weights.pt"))
 
         @colorvid.hookimpl
         def register_metrics(self, register):
@@ -171,10 +173,17 @@ def test_eval_two_clips_writes_report_with_sane_values(test_plugins, clips, tmp_
 def test_failures_are_reported_and_the_run_continues(test_plugins, clips, tmp_path):
     bad_video = tmp_path / "not_a_video.mp4"
     bad_video.write_text("hello")
+    log = io.StringIO()
     result = evaluate([*clips, bad_video], tmp_path / "r",
-                      EvalConfig(models=["broken", "const"], metrics=["rmse_ab", "narrow_only"],
+                      EvalConfig(models=["broken", "uncreatable", "const"],
+                                 metrics=["rmse_ab", "narrow_only"],
                                  frames=2, write_clips=False, write_pictures=False),
-                      progress=None)
+                      progress=log)
+    assert log.getvalue().count("eval: model uncreatable cannot be created: FileNotFoundError") == 1
+    assert log.getvalue().count("model broken failed on") == 2  # the two readable videos
+    assert "12/12" in log.getvalue()  # videos x models (grey included), failures too
+    uncreatable = result.value("bikes", "uncreatable", "narrow_only")
+    assert uncreatable.value is None and "FileNotFoundError" in uncreatable.error
     cell = result.value("carphone_pristine", "broken", "rmse_ab")
     assert cell.value is None and "RuntimeError: boom" in cell.error
     assert result.value("carphone_pristine", "const", "rmse_ab").value > 0

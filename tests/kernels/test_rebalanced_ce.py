@@ -236,3 +236,22 @@ def test_cpp_binding_checks_its_buffers():
         _cpu.rebalanced_ce(x.numpy(), ab.numpy(), centres, None, 5, 5.0, 1.0, loss.numpy(), loss.numpy())
     with pytest.raises(ValueError, match=r"class_weights must have shape \(313\)"):
         _cpu.rebalanced_ce(x.numpy(), ab.numpy(), centres, loss.numpy(), 5, 5.0, 1.0, loss.numpy(), None)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpp_baseline_build_matches_the_reference(dtype):
+    # On an AVX2 machine the SSE2 baseline build (what other x86 CPUs run) is otherwise untested.
+    skip_unless_runs("cpp", dtype)
+    from colorvid.core.bins import ab_bins
+    from colorvid.kernels import _cpu
+
+    logits, ab = random_logits(2, 7, 9, seed=26, dtype=dtype), random_ab(2, 7, 9, seed=27, dtype=dtype)
+    weights = random_class_weights(28, dtype)
+    scale = 1.0 / logits[:, 0].numel()
+    loss, grad = torch.empty(2, 7, 9, dtype=dtype), torch.empty_like(logits)
+    _cpu.rebalanced_ce(logits.numpy(), ab.numpy(), ab_bins(dtype=dtype).numpy(), weights.numpy(),
+                       5, 5.0, scale, loss.numpy(), grad.numpy(), 0, False)
+    ref_loss, ref_grad = _loss_and_grad("reference", logits, ab, weights, 5, "mean")
+    atol, rtol = TOLERANCES[dtype]
+    torch.testing.assert_close(loss.sum() * scale, ref_loss, atol=atol, rtol=rtol)
+    torch.testing.assert_close(grad, ref_grad, atol=atol, rtol=rtol)

@@ -193,6 +193,22 @@ def test_import_reproduces_released_forward_and_unanneals_logits(released_pth, t
         ZhangColorizer(weights=out, preset="tiny", device="cpu")
 
 
+def test_import_anneal_scale_option(released_pth, tmp_path, capsys):
+    src, state = released_pth
+    out = tmp_path / "unscaled.safetensors"
+    # A file whose model8.6 holds plain logits (scale 1): decoded as a plain softmax mean.
+    assert cli.main(["weights", "import", "zhang-eccv16", str(src), "-o", str(out),
+                     "--anneal-scale", "1"]) == 0
+    assert read_config(out)["decode_temperature"] == 1.0
+    zhang = ZhangColorizer(weights=out, device="cpu", render_size=32)
+    L = torch.rand(1, 1, 32, 32) * 100
+    torch.testing.assert_close(zhang.logits(L), released_forward(state, L)[1],
+                               atol=1e-3, rtol=1e-4)
+    assert cli.main(["weights", "import", "larsson", str(src), "-o", str(out), "--force",
+                     "--anneal-scale", "2"]) == 2
+    assert "applies to zhang-eccv16 only" in capsys.readouterr().err
+
+
 def test_import_lists_missing_unexpected_and_misshaped_keys(tmp_path, capsys):
     state = {k: torch.zeros(s) for k, s in released_layout().items()}
     del state["model3.6.running_var"]
@@ -278,7 +294,7 @@ def test_saved_tiny_weights_round_trip_through_the_factory(tmp_path, fresh_host)
             m.running_var.uniform_(0.5, 2.0)
     path = save_weights(tmp_path / "zhang-tiny.safetensors", net.state_dict(),
                         {"model": "zhang", "preset": "tiny",
-                         "model_config": net.config.to_dict(),
+                         "architecture": net.config.to_dict(),
                          "training": {"data": "test", "steps": 0}},
                         extras={"class_prior": torch.full((313,), 1 / 313)})
     zhang = colorvid.create_colorizer("zhang", weights=path, device="cpu", render_size=32,
@@ -305,3 +321,17 @@ def test_colorized_real_frame_keeps_l_exactly(carphone_clip):
     # Batches give the same frames as one at a time.
     two = zhang.predict_ab(torch.cat([L, L.flip(-1)]))
     torch.testing.assert_close(two[:1], ab, atol=1e-4, rtol=1e-4)
+
+
+def test_bfloat16_inference_follows_float32():
+    torch.manual_seed(2)
+    fp32 = ZhangColorizer(pretrained=False, device="cpu", render_size=32)
+    bf16 = ZhangColorizer(pretrained=False, device="cpu", render_size=32, dtype="bfloat16")
+    bf16.net.load_state_dict(fp32.net.state_dict())
+    bf16.net.to(torch.bfloat16)
+    L = torch.rand(2, 1, 32, 32) * 100
+    a, b = fp32.predict_ab_lowres(L), bf16.predict_ab_lowres(L)
+    assert b.dtype == torch.float32 and next(bf16.net.parameters()).dtype == torch.bfloat16
+    assert (a - b).abs().mean() < 1.0  # ab units; bf16 keeps ~3 significant digits
+    with pytest.raises(ValueError, match="dtype 'int8' not accepted"):
+        ZhangColorizer(pretrained=False, device="cpu", dtype="int8")

@@ -99,10 +99,22 @@ def test_gray_input_to_chosen_format(core, blank, test_colorizers):
     assert g16.format.id == vs.RGB30 and int(all_frames(g16)[0][0].max()) <= 1023
 
 
-def test_grey_to_l_matches_rgb_to_lab():
-    y = torch.linspace(0, 1, 1001, dtype=torch.float64)
-    ref = rgb_to_lab(y.view(1, 1, -1).expand(3, 1, -1))[0]
-    assert (grey_to_l(y.view(1, -1)) - ref).abs().max() < 1e-9
+def test_numpy_colour_maths_matches_core_color():
+    """The filter's numpy conversions agree with colorvid.core.color (the torch reference)."""
+    from colorvid.core.color import lab_to_rgb as torch_lab_to_rgb
+    from colorvid.core.vsfilter_color import lab_to_rgb, rgb_to_l
+
+    y = np.linspace(0, 1, 1001, dtype=np.float32)[None]
+    ref = rgb_to_lab(torch.from_numpy(y).double().expand(3, 1, -1))[0]
+    assert np.abs(grey_to_l(y) - ref.numpy()).max() < 1e-3
+    rng = np.random.default_rng(1)
+    rgb = rng.uniform(0, 1, (3, 17, 23)).astype(np.float32)
+    lab = rgb_to_lab(torch.from_numpy(rgb).double())
+    assert np.abs(rgb_to_l(rgb) - lab[0].numpy()).max() < 1e-3
+    L = rng.uniform(0, 100, (17, 23)).astype(np.float32)
+    ab = rng.uniform(-100, 100, (2, 17, 23)).astype(np.float32)
+    want = torch_lab_to_rgb(torch.from_numpy(np.concatenate((L[None], ab))).double())
+    assert np.abs(lab_to_rgb(L, ab) - want.numpy()).max() < 1e-4
 
 
 def test_full_range_yuv_and_props(core, blank, test_colorizers):

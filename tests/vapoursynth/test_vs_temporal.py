@@ -38,7 +38,7 @@ def _expected_ab(n: int, window: int = 6) -> tuple[float, float]:
     for cut in (CUT_PREV, CUT_NEXT + 1):
         if start < cut <= n:
             start = cut
-    L = grey_to_l(torch.tensor(LEVELS[start : n + 1], dtype=torch.float64))
+    L = grey_to_l(np.array(LEVELS[start : n + 1], np.float32)).astype(np.float64)
     return float(L.mean() - L[-1]), 4.0 * (n - start + 1) - 12.0
 
 
