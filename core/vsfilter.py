@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from torch import Tensor
-
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer
 from colorvid.core.vsfilter_batch import Batcher, FeatureCache
@@ -46,6 +44,7 @@ from colorvid.core.vsfilter_color import (
     resolve_range,
     write_planes,
 )
+from torch import Tensor
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -191,7 +190,7 @@ def _create_colorizer(who: str, function: str, opts: FilterOptions
                               f"(its options among these: {accepted})")
     try:
         colorizer = entry.create(**kwargs)
-    except Exception as e:  # noqa: BLE001 - a plugin's failure, reported with its own message
+    except Exception as e:
         source = f"weights {opts.weights!r}" if opts.weights else "its default weights"
         raise FilterError(f"{who}: cannot create colorizer {name!r} from {source}: "
                           f"{type(e).__name__}: {e}") from e
@@ -232,7 +231,7 @@ def native_create(function: str, info: Mapping[str, int],
         return _native_create(who, function, info, args)
     except FilterError:
         raise
-    except Exception as e:  # noqa: BLE001 - anything unexpected still names the function
+    except Exception as e:
         raise FilterError(f"{who}: {type(e).__name__}: {e}") from e
 
 
@@ -333,7 +332,7 @@ class FilterSession:
             return self._process(n, frames, dst)
         except FilterError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise FilterError(f"{self.who}: frame {n}: {type(e).__name__}: {e}") from e
 
     def close(self) -> None:

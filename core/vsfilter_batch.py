@@ -14,13 +14,9 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 __all__ = ["Batcher", "BatcherClosed", "FeatureCache"]
-
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 class BatcherClosed(RuntimeError):
     """A frame was submitted after the filter was freed."""
@@ -34,7 +30,7 @@ class _Slot:
     error: BaseException | None = None
 
 
-class Batcher(Generic[T, R]):
+class Batcher[T, R]:
     """Runs ``run(items) -> results`` on groups of concurrently submitted items.
 
     >>> b = Batcher(lambda xs: [x * 2 for x in xs], max_batch=4)

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
 from colorvid.core.color import _EPS, _F_INV_THRESHOLD, _KAPPA, _WHITE_D65, _XYZ_FROM_RGB
 
 __all__ = [
@@ -39,9 +38,9 @@ __all__ = [
     "grey_to_l",
     "lab_to_rgb",
     "read_l",
-    "rgb_to_l",
     "resolve_matrix",
     "resolve_range",
+    "rgb_to_l",
     "write_planes",
 ]
 

@@ -70,11 +70,13 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def unsupported_reason(name: str, device: torch.device, dtype: torch.dtype, forced: bool) -> str | None:
+def unsupported_reason(
+    name: str, device: torch.device, dtype: torch.dtype, forced: bool
+) -> str | None:
     """Why implementation ``name`` cannot run on ``device``/``dtype``, or None when it can.
 
     ``forced``: the user asked for this implementation; only then does triton accept CPU tensors
-    under ``TRITON_INTERPRET=1`` (the interpreter is a testing tool, far too slow to pick by itself).
+    under ``TRITON_INTERPRET=1`` (the interpreter is a testing tool, far too slow to pick itself).
     """
     if name == "reference":
         if not dtype.is_floating_point:
@@ -97,7 +99,10 @@ def unsupported_reason(name: str, device: torch.device, dtype: torch.dtype, forc
         if device.type == "cpu" and _interpreting():
             if forced:
                 return None
-            return "CPU tensors run Triton only through TRITON_INTERPRET=1, which is never chosen automatically"
+            return (
+                "CPU tensors run Triton only through TRITON_INTERPRET=1, "
+                "which is never chosen automatically"
+            )
         return f"runs on CUDA tensors (or CPU under TRITON_INTERPRET=1), got device {device}"
     raise ValueError(f"unknown implementation {name!r}; accepted: {', '.join(IMPLEMENTATIONS)}")
 

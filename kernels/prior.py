@@ -54,7 +54,9 @@ def _check_lam_sigma(lam: float, sigma: float) -> None:
     if not isinstance(lam, (int, float)) or not 0.0 < lam <= 1.0:
         raise ValueError(f"prior: lam (the uniform mixing weight) must be in (0, 1], got {lam!r}")
     if not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"prior: sigma must be a finite float >= 0 (ab units; 0 = no smoothing), got {sigma!r}")
+        raise ValueError(
+            f"prior: sigma must be a finite float >= 0 (ab units; 0 = no smoothing), got {sigma!r}"
+        )
 
 
 def _check_counts(counts: object) -> Tensor:
@@ -119,9 +121,14 @@ class PriorEstimator:
         bins = nearest_bin(ab.detach())  # (B, H, W)
         if mask is not None:
             if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != bins.shape:
-                got = (tuple(mask.shape), mask.dtype) if isinstance(mask, Tensor) else type(mask).__name__
+                got = (
+                    (tuple(mask.shape), mask.dtype)
+                    if isinstance(mask, Tensor)
+                    else type(mask).__name__
+                )
                 raise ValueError(
-                    f"PriorEstimator.update: mask must be a bool tensor of shape {tuple(bins.shape)}, got {got}"
+                    "PriorEstimator.update: mask must be a bool tensor of shape "
+                    f"{tuple(bins.shape)}, got {got}"
                 )
             bins = bins[mask.to(bins.device)]
         self.counts += torch.bincount(bins.reshape(-1).cpu(), minlength=NUM_BINS).to(torch.float64)
@@ -170,5 +177,7 @@ def load_prior(path: str | os.PathLike) -> Tensor:
     except (OSError, SafetensorError) as e:
         raise ValueError(f"load_prior: cannot read a safetensors prior from {path}: {e}") from e
     if PRIOR_KEY not in tensors:
-        raise ValueError(f"load_prior: {path} holds no {PRIOR_KEY!r} tensor (has {sorted(tensors)})")
+        raise ValueError(
+            f"load_prior: {path} holds no {PRIOR_KEY!r} tensor (has {sorted(tensors)})"
+        )
     return check_class_weights(f"load_prior({path})", tensors[PRIOR_KEY]).to(torch.float32)

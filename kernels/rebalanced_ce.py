@@ -26,6 +26,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from colorvid.core.bins import ab_bins
 from colorvid.kernels._checks import (
+    all_finite,
     check_ab,
     check_class_weights,
     check_k_sigma,
@@ -41,8 +42,13 @@ _OP = "rebalanced_cross_entropy"
 
 
 def _fused_cpp(
-    logits: Tensor, ab: Tensor, class_weights: Tensor | None, k: int, sigma: float,
-    scale: float, want_grad: bool,
+    logits: Tensor,
+    ab: Tensor,
+    class_weights: Tensor | None,
+    k: int,
+    sigma: float,
+    scale: float,
+    want_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
     from colorvid.kernels import _cpu
 
@@ -52,8 +58,14 @@ def _fused_cpp(
     grad = torch.empty_like(x) if want_grad else None
     weights = None if class_weights is None else class_weights.detach().to(x.dtype).contiguous()
     _cpu.rebalanced_ce(
-        x.numpy(), ab.detach().to(x.dtype).contiguous().numpy(), ab_bins(dtype=x.dtype).numpy(),
-        None if weights is None else weights.numpy(), k, sigma, scale, loss.numpy(),
+        x.numpy(),
+        ab.detach().to(x.dtype).contiguous().numpy(),
+        ab_bins(dtype=x.dtype).numpy(),
+        None if weights is None else weights.numpy(),
+        k,
+        sigma,
+        scale,
+        loss.numpy(),
         None if grad is None else grad.numpy(),
     )
     return loss, grad
@@ -72,17 +84,23 @@ class _FusedRebalancedCE(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx, logits: Tensor, ab: Tensor, class_weights: Tensor | None,
-        k: int, sigma: float, reduction: str, impl: str,
+        ctx: FunctionCtx,
+        logits: Tensor,
+        ab: Tensor,
+        class_weights: Tensor | None,
+        k: int,
+        sigma: float,
+        reduction: str,
+        impl: str,
     ) -> Tensor:
         pixels = logits.shape[0] * logits.shape[2] * logits.shape[3]
         scale = 1.0 / pixels if reduction == "mean" and pixels else 1.0
         want_grad = bool(ctx.needs_input_grad[0])
         per_pixel, grad = _fused(impl, logits, ab, class_weights, k, sigma, scale, want_grad)
-        bad = ~torch.isfinite(per_pixel)
-        if bool(bad.any()):
+        if not all_finite(per_pixel):
+            bad = int((~torch.isfinite(per_pixel)).sum())
             raise ValueError(
-                f"{_OP}: logits contain NaN or infinity ({int(bad.sum())} of {pixels} pixels); "
+                f"{_OP}: logits contain NaN or infinity ({bad} of {pixels} pixels); "
                 "only finite logits are accepted"
             )
         ctx.grad = grad  # type: ignore[attr-defined]
@@ -126,7 +144,8 @@ def rebalanced_cross_entropy(
             each pixel is weighted by ``w[nearest bin]``. None: unweighted (LRCN's L_seq).
         k, sigma: soft-encoding neighbours and Gaussian width (ab units).
         reduction: ``"mean"`` divides the weighted sum by the number of pixels B*h*w (not by
-            the sum of the weights: E[w] = 1 by construction); ``"sum"``; ``"none"`` -> ``(B, h, w)``.
+            the sum of the weights: E[w] = 1 by construction); ``"sum"``; ``"none"``: per
+            pixel, ``(B, h, w)``.
         implementation: force ``"cpp"``, ``"triton"`` or ``"reference"``; default: the
             ``COLORVID_KERNELS`` environment variable, else the first that fits the logits.
 
@@ -141,7 +160,11 @@ def rebalanced_cross_entropy(
     check_reduction(_OP, reduction)
     impl = select_implementation(_OP, logits, implementation)
     if impl == "reference":
-        if not bool(torch.isfinite(logits).all()):
-            raise ValueError(f"{_OP}: logits contain NaN or infinity; only finite logits are accepted")
-        return rebalanced_cross_entropy_reference(logits, ab.detach(), class_weights, k, sigma, reduction)
+        if not all_finite(logits):
+            raise ValueError(
+                f"{_OP}: logits contain NaN or infinity; only finite logits are accepted"
+            )
+        return rebalanced_cross_entropy_reference(
+            logits, ab.detach(), class_weights, k, sigma, reduction
+        )
     return _FusedRebalancedCE.apply(logits, ab, class_weights, k, sigma, reduction, impl)

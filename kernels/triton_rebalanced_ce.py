@@ -33,12 +33,28 @@ NUM_WARPS = 8
 
 
 @triton.jit
-def _rebalanced_ce_kernel(logits_ptr, ab_ptr, centres_ptr, weights_ptr, loss_ptr, grad_ptr,
-                          HW, inv_two_sigma2, scale,
-                          K: tl.constexpr, HAS_WEIGHTS: tl.constexpr, WRITE_GRAD: tl.constexpr,
-                          NUM_Q: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_P: tl.constexpr):
-    b = tl.program_id(1).to(tl.int64)
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+def _rebalanced_ce_kernel(
+    logits_ptr,
+    ab_ptr,
+    centres_ptr,
+    weights_ptr,
+    loss_ptr,
+    grad_ptr,
+    HW,
+    TILES,
+    inv_two_sigma2,
+    scale,
+    K: tl.constexpr,
+    HAS_WEIGHTS: tl.constexpr,
+    WRITE_GRAD: tl.constexpr,
+    NUM_Q: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+):
+    # One flat grid axis, image-major: axis 0 takes 2^31 - 1 programs, axis 1 only 65535.
+    pid = tl.program_id(0)
+    b = (pid // TILES).to(tl.int64)
+    offs_p = (pid % TILES) * BLOCK_P + tl.arange(0, BLOCK_P)
     pmask = offs_p < HW
 
     # Soft-encode into a dense register tile: the nearest bin gets 1 (the shift by the nearest
@@ -95,7 +111,7 @@ def rebalanced_ce_triton(
 
     The gradient is ``scale * v * (softmax - Z)`` in the logits' dtype and layout.
     """
-    b, q, h, w = logits.shape
+    b, _, h, w = logits.shape
     hw = h * w
     x = logits.detach().contiguous()
     ab32 = ab.detach().to(torch.float32).contiguous()
@@ -109,11 +125,24 @@ def rebalanced_ce_triton(
         if class_weights is not None
         else centres  # never read: HAS_WEIGHTS is False
     )
-    grid = (triton.cdiv(hw, block_p), b)
-    _rebalanced_ce_kernel[grid](
-        x, ab32, centres, weights, loss, grad if grad is not None else loss,
-        hw, 1.0 / (2.0 * sigma * sigma), float(scale),
-        K=k, HAS_WEIGHTS=class_weights is not None, WRITE_GRAD=want_grad,
-        NUM_Q=NUM_BINS, BLOCK_Q=BLOCK_Q, BLOCK_P=block_p, num_warps=num_warps,
+    tiles = triton.cdiv(hw, block_p)
+    _rebalanced_ce_kernel[(b * tiles,)](
+        x,
+        ab32,
+        centres,
+        weights,
+        loss,
+        grad if grad is not None else loss,
+        hw,
+        tiles,
+        1.0 / (2.0 * sigma * sigma),
+        float(scale),
+        K=k,
+        HAS_WEIGHTS=class_weights is not None,
+        WRITE_GRAD=want_grad,
+        NUM_Q=NUM_BINS,
+        BLOCK_Q=BLOCK_Q,
+        BLOCK_P=block_p,
+        num_warps=num_warps,
     )
     return loss, grad

@@ -28,8 +28,9 @@ BLOCK_Q = triton.next_power_of_2(NUM_BINS)  # 512: the distance tile holds every
 
 
 @triton.jit
-def _distance_tile(ab_ptr, centres_ptr, b, offs_p, pmask, HW,
-                   NUM_Q: tl.constexpr, BLOCK_Q: tl.constexpr):
+def _distance_tile(
+    ab_ptr, centres_ptr, b, offs_p, pmask, HW, NUM_Q: tl.constexpr, BLOCK_Q: tl.constexpr
+):
     """d2[q, p] = ||ab[b, :, p] - centre_q||^2 as a (BLOCK_Q, BLOCK_P) tile; padded bins are inf."""
     q = tl.arange(0, BLOCK_Q)
     qmask = q < NUM_Q
@@ -44,13 +45,25 @@ def _distance_tile(ab_ptr, centres_ptr, b, offs_p, pmask, HW,
 
 
 @triton.jit
-def _soft_encode_kernel(ab_ptr, centres_ptr, idx_ptr, weight_ptr, HW, inv_two_sigma2,
-                        K: tl.constexpr, NUM_Q: tl.constexpr, BLOCK_Q: tl.constexpr,
-                        BLOCK_P: tl.constexpr):
+def _soft_encode_kernel(
+    ab_ptr,
+    centres_ptr,
+    idx_ptr,
+    weight_ptr,
+    HW,
+    TILES,
+    inv_two_sigma2,
+    K: tl.constexpr,
+    NUM_Q: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+):
     # z_i = exp(-(d2_i - d2_0) / (2 sigma^2)) / sum_i(...): shifting by the nearest distance
     # keeps the first term at 1, so the sum never underflows to 0 however far ab is.
-    b = tl.program_id(1).to(tl.int64)
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    # One flat grid axis, image-major: axis 0 takes 2^31 - 1 programs, axis 1 only 65535.
+    pid = tl.program_id(0)
+    b = (pid // TILES).to(tl.int64)
+    offs_p = (pid % TILES) * BLOCK_P + tl.arange(0, BLOCK_P)
     pmask = offs_p < HW
     d2, q = _distance_tile(ab_ptr, centres_ptr, b, offs_p, pmask, HW, NUM_Q, BLOCK_Q)
     d_min = tl.min(d2, axis=0)
@@ -72,8 +85,10 @@ def _soft_encode_kernel(ab_ptr, centres_ptr, idx_ptr, weight_ptr, HW, inv_two_si
         rest = tl.where(q[:, None] == j[None, :], float("inf"), rest)
 
 
-def soft_encode_triton(ab: Tensor, k: int, sigma: float, block_p: int = BLOCK_P) -> tuple[Tensor, Tensor]:
-    """ab ``(B, 2, H, W)`` (validated) -> (indices int64, float32 weights), each ``(B, k, H, W)``."""
+def soft_encode_triton(
+    ab: Tensor, k: int, sigma: float, block_p: int = BLOCK_P
+) -> tuple[Tensor, Tensor]:
+    """Validated ab ``(B, 2, H, W)`` -> (int64 indices, float32 weights), each ``(B, k, H, W)``."""
     b, _, h, w = ab.shape
     hw = h * w
     ab32 = ab.detach().to(torch.float32).contiguous()
@@ -82,10 +97,19 @@ def soft_encode_triton(ab: Tensor, k: int, sigma: float, block_p: int = BLOCK_P)
     weight = torch.empty(b, k, h, w, dtype=torch.float32, device=ab.device)
     if idx.numel() == 0:
         return idx, weight
-    grid = (triton.cdiv(hw, block_p), b)
-    _soft_encode_kernel[grid](
-        ab32, centres, idx, weight, hw, 1.0 / (2.0 * sigma * sigma),
-        K=k, NUM_Q=NUM_BINS, BLOCK_Q=BLOCK_Q, BLOCK_P=block_p,
+    tiles = triton.cdiv(hw, block_p)
+    _soft_encode_kernel[(b * tiles,)](
+        ab32,
+        centres,
+        idx,
+        weight,
+        hw,
+        tiles,
+        1.0 / (2.0 * sigma * sigma),
+        K=k,
+        NUM_Q=NUM_BINS,
+        BLOCK_Q=BLOCK_Q,
+        BLOCK_P=block_p,
     )
     return idx, weight
 

@@ -69,8 +69,10 @@ void check_buffer(const char* who, const char* name, const py::array& arr, const
     for (size_t i = 0; same && i < shape.size(); ++i) same = arr.shape(i) == shape[i];
     if (!same) {
         std::string want = "(", got = "(";
-        for (size_t i = 0; i < shape.size(); ++i) want += std::to_string(shape[i]) + (i + 1 < shape.size() ? ", " : "");
-        for (py::ssize_t i = 0; i < arr.ndim(); ++i) got += std::to_string(arr.shape(i)) + (i + 1 < arr.ndim() ? ", " : "");
+        for (size_t i = 0; i < shape.size(); ++i)
+            want += std::to_string(shape[i]) + (i + 1 < shape.size() ? ", " : "");
+        for (py::ssize_t i = 0; i < arr.ndim(); ++i)
+            got += std::to_string(arr.shape(i)) + (i + 1 < arr.ndim() ? ", " : "");
         throw py::value_error(prefix + " must have shape " + want + "), got " + got + ")");
     }
 }
@@ -121,10 +123,12 @@ void rebalanced_ce_typed(py::array logits, py::array ab, py::array centres,
                          py::array loss, std::optional<py::array> grad, int num_threads,
                          bool allow_avx2) {
     const char* who = "rebalanced_ce";
-    if (logits.ndim() != 4) throw py::value_error("rebalanced_ce: logits must have shape (B, Q, H, W)");
+    if (logits.ndim() != 4)
+        throw py::value_error("rebalanced_ce: logits must have shape (B, Q, H, W)");
     if (centres.ndim() != 2 || centres.shape(1) != 2)
         throw py::value_error("rebalanced_ce: centres must have shape (Q, 2)");
-    const int64_t B = logits.shape(0), Q = logits.shape(1), H = logits.shape(2), W = logits.shape(3);
+    const int64_t B = logits.shape(0), Q = logits.shape(1);
+    const int64_t H = logits.shape(2), W = logits.shape(3);
     check_k(who, k, Q);
     const py::dtype dt = py::dtype::of<T>();
     check_buffer(who, "logits", logits, dt, {B, Q, H, W}, false);

@@ -30,6 +30,10 @@
 #include "parallel.h"
 #include "soft_encode.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace colorvid {
 namespace {
 
@@ -77,9 +81,11 @@ inline double exp_approx(double x) { return std::exp(x); }
 #endif
 
 template <typename T, bool kGrad>
-COLORVID_ALWAYS_INLINE void ce_tile(const T* x, const T* ab_a, const T* ab_b, int64_t np, int64_t q, int64_t hw,
-             const CentrePlanes<T>& planes, const T* class_weights, int k, T two_sigma2, T scale,
-             T* loss, T* g, std::vector<T>& scratch, std::vector<int64_t>& jscratch) {
+COLORVID_ALWAYS_INLINE void ce_tile(const T* x, const T* ab_a, const T* ab_b, int64_t np,
+                                    int64_t q, int64_t hw, const CentrePlanes<T>& planes,
+                                    const T* class_weights, int k, T two_sigma2, T scale, T* loss,
+                                    T* g, std::vector<T>& scratch,
+                                    std::vector<int64_t>& jscratch) {
     constexpr int64_t kTile = tile_pixels<T>();
     // scratch layout: m, s, fin, v (kTile each), z (kTile * k), d2 (q), best_d2 (k)
     T* m = scratch.data();
@@ -191,6 +197,22 @@ __attribute__((target("avx2"))) void run_tiles_avx2(const T* logits, const T* ab
 }
 #endif
 
+// Asks Linux for 2 MB pages on the (fresh, untouched) gradient buffer: torch's CPU allocator
+// hands out new mappings, and faulting them in 4 KB at a time dominated large calls. Measured,
+// fwd+grad at (32, 313, 64, 64) into a fresh buffer: 145 ms with 4 KB pages, 70 ms with this
+// (44 ms into a reused buffer). Only the 2 MB-aligned interior is advised; THP off: no effect.
+void advise_huge_pages(void* data, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr uintptr_t kHuge = uintptr_t(1) << 21;
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHuge - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+    (void)data;
+    (void)bytes;
+#endif
+}
+
 }  // namespace
 
 bool rebalanced_ce_uses_avx2() {
@@ -210,9 +232,11 @@ void rebalanced_ce_impl(const T* logits, const T* ab, int64_t batch, int64_t q, 
     const T two_sigma2 = T(2) * sigma * sigma;
     constexpr int64_t kTile = tile_pixels<T>();
     const Problem pr{q, hw, (hw + kTile - 1) / kTile, k};
+    if (grad) advise_huge_pages(grad, static_cast<size_t>(batch * q * hw) * sizeof(T));
     auto* run = grad ? &run_tiles_baseline<T, true> : &run_tiles_baseline<T, false>;
 #ifdef COLORVID_HAVE_AVX2
-    if (allow_avx2 && rebalanced_ce_uses_avx2()) run = grad ? &run_tiles_avx2<T, true> : &run_tiles_avx2<T, false>;
+    if (allow_avx2 && rebalanced_ce_uses_avx2())
+        run = grad ? &run_tiles_avx2<T, true> : &run_tiles_avx2<T, false>;
 #endif
     // Workers take tiles from a shared counter, a few at a time, rather than one fixed share
     // each: on a machine shared with other jobs a descheduled worker's share would otherwise

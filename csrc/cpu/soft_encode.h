@@ -46,8 +46,9 @@ struct CentrePlanes {
         b_nodes = bmax - bmin + 1;
         lattice.assign(a_nodes * b_nodes, -1);
         for (int64_t i = 0; i < q; ++i) {
-            int32_t& slot = lattice[(static_cast<int64_t>(std::round(a[i] / kStep)) - a0) * b_nodes +
-                                    static_cast<int64_t>(std::round(b[i] / kStep)) - b0];
+            const int64_t na = static_cast<int64_t>(std::round(a[i] / kStep)) - a0;
+            const int64_t nb = static_cast<int64_t>(std::round(b[i] / kStep)) - b0;
+            int32_t& slot = lattice[na * b_nodes + nb];
             if (slot >= 0) {  // two bins on one node: not a lattice, always scan every bin
                 lattice.clear();
                 return;
@@ -91,7 +92,8 @@ inline void k_nearest(T a, T b, const CentrePlanes<T>& c, int k, T* d2, T* best_
         const T fa = std::round(a / c.kStep), fb = std::round(b / c.kStep);
         const T limit = T(1e4);  // keeps the node arithmetic in range for any finite ab
         if (std::abs(fa) < limit && std::abs(fb) < limit) {
-            const int64_t na = static_cast<int64_t>(fa) - c.a0, nb = static_cast<int64_t>(fb) - c.b0;
+            const int64_t na = static_cast<int64_t>(fa) - c.a0;
+            const int64_t nb = static_cast<int64_t>(fb) - c.b0;
             for (int64_t ia = std::max<int64_t>(0, na - c.kRadius);
                  ia <= std::min<int64_t>(c.a_nodes - 1, na + c.kRadius); ++ia) {
                 for (int64_t ib = std::max<int64_t>(0, nb - c.kRadius);

@@ -150,13 +150,14 @@ def test_invalid_registrations_are_refused(fresh_host, name, factory, message):
                           name="invalid")
     try:
         with pytest.warns(PluginLoadWarning, match=message):
-            assert fresh_host.names("colorizer") == ["grey"]
+            names = fresh_host.names("colorizer")
+            assert "grey" in names and "ok" not in names and "Bad Name" not in names
     finally:
         fresh_host.unregister("invalid")
 
 
 def test_unknown_names_list_the_choices(fresh_host):
-    with pytest.raises(KeyError, match="unknown colorizer 'nope'; available: grey"):
+    with pytest.raises(KeyError, match=r"unknown colorizer 'nope'; available: .*\bgrey\b"):
         colorvid.create_colorizer("nope")
     with pytest.raises(ValueError, match="accepted: colorizer, loss, metric"):
         colorvid.list_plugins("shader")

@@ -8,7 +8,9 @@ import torch
 from colorvid.kernels.dispatch import unsupported_reason
 
 
-def random_ab(b: int, h: int, w: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def random_ab(
+    b: int, h: int, w: int, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """ab uniform over [-120, 120]^2: in-gamut pixels and some beyond the gamut edge.
 
     Continuous values, so exact distance ties (whose order only the tie rule decides) have
@@ -18,7 +20,9 @@ def random_ab(b: int, h: int, w: int, seed: int = 0, dtype: torch.dtype = torch.
     return (torch.rand(b, 2, h, w, generator=g, dtype=torch.float64) * 240 - 120).to(dtype)
 
 
-def random_logits(b: int, h: int, w: int, seed: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def random_logits(
+    b: int, h: int, w: int, seed: int = 1, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return (torch.randn(b, 313, h, w, generator=g, dtype=torch.float64) * 3).to(dtype)
 

@@ -29,10 +29,18 @@ def test_auto_picks_cpp_for_cpu_float_and_the_reference_for_half():
 def test_every_implementation_states_its_limits():
     assert unsupported_reason("reference", CPU, torch.float16, forced=False) is None
     assert "float32 or float64" in unsupported_reason("cpp", CPU, torch.float16, forced=False)
-    assert "CPU tensors only" in unsupported_reason("cpp", torch.device("cuda"), torch.float32, forced=False)
-    assert "float32" in unsupported_reason("triton", torch.device("cuda"), torch.float64, forced=True)
-    assert "never chosen automatically" in unsupported_reason("triton", CPU, torch.float32, forced=False)
-    assert unsupported_reason("triton", CPU, torch.float32, forced=True) is None  # conftest interprets
+    assert "CPU tensors only" in unsupported_reason(
+        "cpp", torch.device("cuda"), torch.float32, forced=False
+    )
+    assert "float32" in unsupported_reason(
+        "triton", torch.device("cuda"), torch.float64, forced=True
+    )
+    assert "never chosen automatically" in unsupported_reason(
+        "triton", CPU, torch.float32, forced=False
+    )
+    assert (
+        unsupported_reason("triton", CPU, torch.float32, forced=True) is None
+    )  # conftest interprets
     assert "floating-point" in unsupported_reason("reference", CPU, torch.int64, forced=False)
     with pytest.raises(ValueError, match="unknown implementation 'cuda'"):
         unsupported_reason("cuda", CPU, torch.float32, forced=False)
@@ -63,7 +71,10 @@ def test_argument_overrides_the_environment(monkeypatch):
 
 def test_forced_choice_that_cannot_run_fails_loudly(monkeypatch):
     monkeypatch.setenv("COLORVID_KERNELS", "cpp")
-    with pytest.raises(KernelUnavailableError, match=r"COLORVID_KERNELS=cpp cannot run .*float16.*float32 or float64"):
+    with pytest.raises(
+        KernelUnavailableError,
+        match=r"COLORVID_KERNELS=cpp cannot run .*float16.*float32 or float64",
+    ):
         soft_encode(random_ab(1, 1, 1).half())
     with pytest.raises(KernelUnavailableError, match="implementation='cpp' cannot run"):
         rebalanced_cross_entropy(
@@ -73,7 +84,11 @@ def test_forced_choice_that_cannot_run_fails_loudly(monkeypatch):
 
 def test_unknown_name_lists_the_accepted_ones(monkeypatch):
     monkeypatch.setenv("COLORVID_KERNELS", "cuda")
-    with pytest.raises(ValueError, match="COLORVID_KERNELS=cuda is not an implementation; accepted: triton, cpp, reference or auto"):
+    with pytest.raises(
+        ValueError,
+        match="COLORVID_KERNELS=cuda is not an implementation; "
+        "accepted: triton, cpp, reference or auto",
+    ):
         soft_encode(random_ab(1, 1, 1))
 
 

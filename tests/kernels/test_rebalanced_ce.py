@@ -174,8 +174,9 @@ def test_no_gradient_work_without_grad():
 def test_second_backward_gives_the_same_gradient(reduction):
     # The fused gradient is kept and never scaled in place: retain_graph=True must not drift.
     x = random_logits(1, 2, 2, seed=22).requires_grad_()
-    loss = rebalanced_cross_entropy(x, random_ab(1, 2, 2, seed=23), reduction=reduction,
-                                    implementation="cpp")
+    loss = rebalanced_cross_entropy(
+        x, random_ab(1, 2, 2, seed=23), reduction=reduction, implementation="cpp"
+    )
     upstream = torch.full_like(loss, 2.0)
     first = torch.autograd.grad(loss, x, upstream, retain_graph=True)[0]
     second = torch.autograd.grad(loss, x, upstream)[0]
@@ -183,7 +184,9 @@ def test_second_backward_gives_the_same_gradient(reduction):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # interpreter NaN
-@pytest.mark.parametrize("impl", ["cpp", "reference", pytest.param("triton", marks=pytest.mark.triton)])
+@pytest.mark.parametrize(
+    "impl", ["cpp", "reference", pytest.param("triton", marks=pytest.mark.triton)]
+)
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_logits_are_refused(impl, bad):
     skip_unless_runs(impl)
@@ -196,7 +199,11 @@ def test_non_finite_logits_are_refused(impl, bad):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"logits": torch.zeros(1, 312, 2, 2)}, ValueError, r"logits must have shape \(B, 313, h, w\)"),
+        (
+            {"logits": torch.zeros(1, 312, 2, 2)},
+            ValueError,
+            r"logits must have shape \(B, 313, h, w\)",
+        ),
         ({"logits": torch.zeros(313, 2, 2)}, ValueError, "logits must have shape"),
         ({"logits": "x"}, TypeError, "logits must be a torch.Tensor"),
         ({"ab": torch.zeros(1, 2, 4, 4)}, ValueError, "ab must be .* at the logits' resolution"),
@@ -204,7 +211,11 @@ def test_non_finite_logits_are_refused(impl, bad):
         ({"ab": torch.zeros(1, 3, 2, 2)}, ValueError, r"ab must have shape \(B, 2, H, W\)"),
         ({"ab": torch.full((1, 2, 2, 2), float("nan"))}, ValueError, "ab contains NaN"),
         ({"class_weights": torch.ones(312)}, ValueError, r"class_weights must have shape \(313,\)"),
-        ({"class_weights": torch.ones(313, dtype=torch.int64)}, TypeError, "class_weights must be floating"),
+        (
+            {"class_weights": torch.ones(313, dtype=torch.int64)},
+            TypeError,
+            "class_weights must be floating",
+        ),
         ({"class_weights": -torch.ones(313)}, ValueError, "class_weights must be finite and >= 0"),
         ({"class_weights": [1.0] * 313}, TypeError, "class_weights must be a torch.Tensor"),
         ({"reduction": "avg"}, ValueError, "reduction must be one of mean, sum, none"),
@@ -215,8 +226,12 @@ def test_non_finite_logits_are_refused(impl, bad):
 )
 def test_bad_input_is_named(kwargs, error, match):
     args = {
-        "logits": torch.zeros(1, 313, 2, 2), "ab": torch.zeros(1, 2, 2, 2),
-        "class_weights": None, "k": 5, "sigma": 5.0, "reduction": "mean",
+        "logits": torch.zeros(1, 313, 2, 2),
+        "ab": torch.zeros(1, 2, 2, 2),
+        "class_weights": None,
+        "k": 5,
+        "sigma": 5.0,
+        "reduction": "mean",
     } | kwargs
     with pytest.raises(error, match=match):
         rebalanced_cross_entropy(**args)
@@ -231,11 +246,17 @@ def test_cpp_binding_checks_its_buffers():
     loss = torch.empty(1, 2, 2)
     centres = ab_bins().numpy()
     with pytest.raises(TypeError, match="ab must have dtype float32"):
-        _cpu.rebalanced_ce(x.numpy(), ab.double().numpy(), centres, None, 5, 5.0, 1.0, loss.numpy(), None)
+        _cpu.rebalanced_ce(
+            x.numpy(), ab.double().numpy(), centres, None, 5, 5.0, 1.0, loss.numpy(), None
+        )
     with pytest.raises(ValueError, match=r"grad must have shape \(1, 313, 2, 2\)"):
-        _cpu.rebalanced_ce(x.numpy(), ab.numpy(), centres, None, 5, 5.0, 1.0, loss.numpy(), loss.numpy())
+        _cpu.rebalanced_ce(
+            x.numpy(), ab.numpy(), centres, None, 5, 5.0, 1.0, loss.numpy(), loss.numpy()
+        )
     with pytest.raises(ValueError, match=r"class_weights must have shape \(313\)"):
-        _cpu.rebalanced_ce(x.numpy(), ab.numpy(), centres, loss.numpy(), 5, 5.0, 1.0, loss.numpy(), None)
+        _cpu.rebalanced_ce(
+            x.numpy(), ab.numpy(), centres, loss.numpy(), 5, 5.0, 1.0, loss.numpy(), None
+        )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -245,13 +266,36 @@ def test_cpp_baseline_build_matches_the_reference(dtype):
     from colorvid.core.bins import ab_bins
     from colorvid.kernels import _cpu
 
-    logits, ab = random_logits(2, 7, 9, seed=26, dtype=dtype), random_ab(2, 7, 9, seed=27, dtype=dtype)
+    logits, ab = (
+        random_logits(2, 7, 9, seed=26, dtype=dtype),
+        random_ab(2, 7, 9, seed=27, dtype=dtype),
+    )
     weights = random_class_weights(28, dtype)
     scale = 1.0 / logits[:, 0].numel()
     loss, grad = torch.empty(2, 7, 9, dtype=dtype), torch.empty_like(logits)
-    _cpu.rebalanced_ce(logits.numpy(), ab.numpy(), ab_bins(dtype=dtype).numpy(), weights.numpy(),
-                       5, 5.0, scale, loss.numpy(), grad.numpy(), 0, False)
+    _cpu.rebalanced_ce(
+        logits.numpy(),
+        ab.numpy(),
+        ab_bins(dtype=dtype).numpy(),
+        weights.numpy(),
+        5,
+        5.0,
+        scale,
+        loss.numpy(),
+        grad.numpy(),
+        0,
+        False,
+    )
     ref_loss, ref_grad = _loss_and_grad("reference", logits, ab, weights, 5, "mean")
     atol, rtol = TOLERANCES[dtype]
     torch.testing.assert_close(loss.sum() * scale, ref_loss, atol=atol, rtol=rtol)
     torch.testing.assert_close(grad, ref_grad, atol=atol, rtol=rtol)
+
+
+def test_empty_and_misplaced_inputs_are_refused():
+    with pytest.raises(ValueError, match="logits must hold at least one pixel"):
+        rebalanced_cross_entropy(torch.zeros(1, 313, 0, 2), torch.zeros(1, 2, 0, 2))
+    with pytest.raises(ValueError, match="class_weights must be on the logits' device cpu"):
+        rebalanced_cross_entropy(
+            torch.zeros(1, 313, 1, 1), torch.zeros(1, 2, 1, 1), torch.ones(313, device="meta")
+        )

@@ -19,7 +19,9 @@ CPP_SHAPES = [(1, 1, 1), (2, 7, 5), (1, 1, 13), (3, 17, 19)]
 TRITON_SHAPES = [(1, 3, 5), (2, 1, 7)]
 
 
-def _check_against_reference(impl: str, shape: tuple[int, int, int], k: int, dtype: torch.dtype) -> None:
+def _check_against_reference(
+    impl: str, shape: tuple[int, int, int], k: int, dtype: torch.dtype
+) -> None:
     ab = random_ab(*shape, seed=sum(shape) + k, dtype=dtype)
     ref_idx, ref_w = soft_encode_reference(ab, k, 5.0)
     idx, w = soft_encode(ab, k, 5.0, implementation=impl)
@@ -63,7 +65,9 @@ def test_nearest_first_matches_nearest_bin(impl):
     assert torch.equal(idx[:, 0], nearest_bin(ab))
 
 
-@pytest.mark.parametrize("impl", ["reference", "cpp", pytest.param("triton", marks=pytest.mark.triton)])
+@pytest.mark.parametrize(
+    "impl", ["reference", "cpp", pytest.param("triton", marks=pytest.mark.triton)]
+)
 def test_far_outside_the_gamut_is_stable(impl):
     # Unshifted, exp(-d^2 / 50) underflows to 0 for every bin at |ab| ~ 1e3: 0/0.
     skip_unless_runs(impl)
@@ -133,7 +137,11 @@ def test_sigma_and_k_change_the_weights():
     [
         ({"ab": torch.zeros(1, 3, 2, 2)}, ValueError, r"ab must have shape \(B, 2, H, W\)"),
         ({"ab": torch.zeros(2, 2, 2)}, ValueError, r"ab must have shape"),
-        ({"ab": torch.zeros(1, 2, 2, 2, dtype=torch.int64)}, TypeError, "ab must be a floating-point"),
+        (
+            {"ab": torch.zeros(1, 2, 2, 2, dtype=torch.int64)},
+            TypeError,
+            "ab must be a floating-point",
+        ),
         ({"ab": torch.full((1, 2, 1, 1), float("nan"))}, ValueError, "ab contains NaN or infinity"),
         ({"ab": torch.full((1, 2, 1, 1), float("inf"))}, ValueError, "ab contains NaN or infinity"),
         ({"ab": [[0.0, 0.0]]}, TypeError, "ab must be a torch.Tensor"),

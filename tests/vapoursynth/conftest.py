@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import colorvid
 import numpy as np
 import pytest
-
-import colorvid
-
 from vs_helpers import PLUGIN_NAME, ColorizerTestPlugin, WindowTemporalColorizer, clip_from_planes
 
 vs = pytest.importorskip("vapoursynth")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import colorvid
 import pytest
 import torch
-
-import colorvid
 from colorvid.core.vsfilter import FUNCTIONS
 
 vs = pytest.importorskip("vapoursynth")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.vsfilter_color import grey_to_l
-
 from vs_helpers import all_frames, frame_planes
 
 vs = pytest.importorskip("vapoursynth")
@@ -22,12 +20,10 @@ def source(request, blank, carphone):
     return {"blank": blank, "carphone": carphone}
 
 
-def _lab_of(clip, frames=None) -> torch.Tensor:
+def _lab_of(clip) -> torch.Tensor:
     """Lab of every frame of a clip (converted to RGBS by zimg from the clip's own props)."""
-    rgb = clip.std.RemoveFrameProps("_ColorRange")
-    if clip.format.color_family != vs.RGB:
-        rgb = clip.resize.Point(format=vs.RGBS)
-    elif clip.format.sample_type != vs.FLOAT:
+    rgb = clip
+    if clip.format.color_family != vs.RGB or clip.format.sample_type != vs.FLOAT:
         rgb = clip.resize.Point(format=vs.RGBS)
     planes = np.stack([np.stack(f) for f in all_frames(rgb)])  # (T, 3, H, W)
     return rgb_to_lab(torch.from_numpy(planes).double().clamp(0, 1))

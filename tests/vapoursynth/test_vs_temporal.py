@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import random
 
+import colorvid
 import numpy as np
 import pytest
 import torch
-
-import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.vsfilter_color import grey_to_l
-
 from vs_helpers import WindowTemporalColorizer, all_frames, clip_from_planes, frame_planes
 
 vs = pytest.importorskip("vapoursynth")
@@ -106,7 +104,7 @@ def test_real_lrcn_is_order_independent(core, carphone, tmp_path, threads):
     clip = carphone(vs.YUV420P8)
     clip = clip[:2] + clip[2].std.SetFrameProps(_SceneChangePrev=1) + clip[3:]
     threads(2)
-    make = lambda: core.colorvid.LRCN(clip, weights=weights, render_size=32, device="cpu")  # noqa: E731
+    make = lambda: core.colorvid.LRCN(clip, weights=weights, render_size=32, device="cpu")
     sequential = _in_order(make(), range(clip.num_frames))
     backwards = _in_order(make(), range(clip.num_frames)[::-1])
     source = all_frames(clip)

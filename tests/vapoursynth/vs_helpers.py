@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-
-import numpy as np
-import torch
-from torch import Tensor
+from typing import ClassVar
 
 import colorvid
+import numpy as np
+import torch
 from colorvid.core.interfaces import Colorizer
+from torch import Tensor
 
 PLUGIN_NAME = "vs-test-colorizers"
 
@@ -46,7 +46,7 @@ class ConstColorizer(Colorizer):
     """ab = (25, -40) everywhere, whatever the input."""
 
     AB = (25.0, -40.0)
-    created: list[weakref.ref] = []
+    created: ClassVar[list[weakref.ref]] = []
 
     def __init__(self, device: str | None = None, render_size: int | None = None) -> None:
         self.device = torch.device(device or "cpu")
@@ -64,7 +64,7 @@ class ConvColorizer(Colorizer):
     """A small random (seeded) conv net: real oneDNN convolutions, whose batch-1 path differs in
     the last bit from larger batches."""
 
-    created: list[weakref.ref] = []
+    created: ClassVar[list[weakref.ref]] = []
 
     def __init__(self, device: str | None = None) -> None:
         ConvColorizer.created.append(weakref.ref(self))
@@ -94,7 +94,7 @@ class WindowTemporalColorizer(Colorizer):
     """Temporal, with the filter's WindowedColorizer building blocks (cached features)."""
 
     temporal = True
-    feature_frames: list[int] = []  # frames pushed through frame_features, per call
+    feature_frames: ClassVar[list[int]] = []  # frames pushed through frame_features, per call
 
     def __init__(self, device: str | None = None) -> None:
         self.device = torch.device(device or "cpu")
