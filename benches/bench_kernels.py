@@ -11,20 +11,20 @@ on a GPU, triton >= 5x faster and within 1.5x of the floor (benches/gpu_check.py
 Sizes are (B, 313, h, w) from the issue; ``COLORVID_BENCH_SIZES="8x56x56,32x64x64"`` overrides.
 
 Measured on the 2-core AMD EPYC (Zen 3, AVX2) development VM while other jobs shared it (load
-average 2-4), torch 2.14 CPU, 2 threads; eight runs of the command above (min of each run):
+average 1.3-4), torch 2.14 CPU, 2 threads; nine runs of the command above (min of each run):
 
     size            provider       ms       speedup   peak MiB   peak/ref
     8x313x56x56     reference   122-446        1x    150-202       1.00
-    8x313x56x56     cpp         8.6-60     7.3-14.3x     30.5   0.15-0.20
-    32x313x64x64    reference  1074-2655       1x    784-865       1.00
+    8x313x56x56     cpp         8.6-60     7.3-17.1x     30.5   0.15-0.20
+    32x313x64x64    reference  1051-2655       1x    784-865       1.00
     32x313x64x64    cpp          60-191    7.0-37.5x    159.1   0.18-0.20
 
-Both sides swing with the neighbours' load. At the small size 4 of the 8 runs met 8x
-(11.4-14.3x) and 4 gave 7.3-7.6x; at the large size 7 of 8 gave 13.7-37.5x (one 7.0x).
-Interleaving the two providers in one process (reference, cpp, reference, ...): 9.1x (min) /
-7.9x (median) at 8x313x56x56, 18.6x / 16.4x at 32x313x64x64. The cpp peak is the gradient
-itself; the reference holds the dense target, the log-softmax and autograd buffers, about 5x
-the logits.
+Both sides swing with the neighbours' load. At the small size 5 of the 9 runs met 8x
+(11.4-17.1x) and 4 gave 7.3-7.6x; at the large size 8 of 9 gave 13.7-37.5x (one 7.0x).
+Interleaving the two providers in one process (reference, cpp, reference, ...), two sessions:
+7.8-9.1x (min) / 7.9-8.3x (median) at 8x313x56x56, 18.6-19.1x (min) at 32x313x64x64. The cpp
+peak is the gradient itself; the reference holds the dense target, the log-softmax and
+autograd buffers, about 5x the logits.
 """
 
 from __future__ import annotations

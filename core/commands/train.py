@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=int, help="frames per sequence (default 6 lrcn, 1 others)")
     p.add_argument("--seq-mode", default="all", choices=("all", "last"),
                    help="LRCN: L_seq on every frame (sequence-out) or on the last (the paper)")
+    p.add_argument("--no-rebalance", dest="rebalance", action="store_false",
+                   help="plain cross-entropy, no class rebalancing (for comparison)")
     p.add_argument("--fps", type=float, default=25.0, help="resample videos to this rate")
     p.add_argument("--max-frames", type=int, help="decode at most this many frames per video")
     p.add_argument("--seed", type=int, default=0)
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out, preset=args.preset, loss=args.loss,
         init=args.init, images=args.images, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, crop=args.crop, seq_len=args.seq_len, seq_mode=args.seq_mode, fps=args.fps,
+        lr=args.lr, crop=args.crop, seq_len=args.seq_len, seq_mode=args.seq_mode,
+        rebalance=args.rebalance, fps=args.fps,
         max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,
         val_every=args.val_every, device=args.device,
         progress="quiet" if args.quiet else args.progress, resume=args.resume,

