@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import colorvid
 import numpy as np
 import pytest
 import torch
+
+import colorvid
 from colorvid.core.vsfilter_color import VideoFormat, grey_to_l, write_planes
 
 vs = pytest.importorskip("vapoursynth")
@@ -123,7 +124,7 @@ class Case:
             L = _l_of(f)
             with torch.inference_mode():
                 ab = colorizer.predict_ab(torch.from_numpy(L)[None, None])[0].numpy()
-            for p, plane in zip((1, 2), _chroma(L, ab, fmt)):
+            for p, plane in zip((1, 2), _chroma(L, ab, fmt), strict=False):
                 np.asarray(out[p])[...] = plane
             return out
 

@@ -11,7 +11,8 @@ Installed as ``colorvid/__init__.py`` by the build (CMakeLists.txt); the code li
 
 from importlib import metadata as _metadata
 
-from colorvid.core.hookspecs import hookimpl
+from colorvid.core.api import create_colorizer, create_loss, create_metric, list_plugins
+from colorvid.core.bins import GREY_BIN, NUM_BINS, ab_bins, nearest_bin
 from colorvid.core.color import (
     AB_SCALE,
     L_CENTER,
@@ -23,10 +24,9 @@ from colorvid.core.color import (
     normalize_l,
     rgb_to_lab,
 )
-from colorvid.core.bins import GREY_BIN, NUM_BINS, ab_bins, nearest_bin
-from colorvid.core.interfaces import Colorizer, Loss, Metric
+from colorvid.core.hookspecs import hookimpl
 from colorvid.core.host import PluginError, PluginHost, get_host, reset_host
-from colorvid.core.api import create_colorizer, create_loss, create_metric, list_plugins
+from colorvid.core.interfaces import Colorizer, Loss, Metric
 from colorvid.core.pipeline import ColorizeError, VideoColorizer, colorize_video, open_colorizer
 
 try:

@@ -137,7 +137,7 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
 
 
 def rgb_to_grey_l(rgb: Tensor) -> Tensor:
-    """The L channel of sRGB input, ``(..., 3, H, W)`` -> ``(..., 1, H, W)``: what a colorizer sees."""
+    """The L channel of sRGB ``(..., 3, H, W)`` -> ``(..., 1, H, W)``: what a colorizer sees."""
     return rgb_to_lab(rgb)[..., :1, :, :]
 
 

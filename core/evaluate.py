@@ -304,7 +304,7 @@ def evaluate(
                 progress.write(f"eval: model {model} cannot be created: {_error_text(e)}\n")
 
     bar = _Progress(len(paths) * len(models), progress)
-    for path, name in zip(paths, names):
+    for path, name in zip(paths, names, strict=False):
         record = VideoRecord(name=name, path=str(path))
         result.videos.append(record)
         try:

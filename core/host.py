@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 import importlib.metadata as metadata
+import inspect
 import os
 import re
 import sys
@@ -245,7 +245,7 @@ class PluginHost:
         self._collected = False
 
     def enable_tracing(self, write: Callable[[str], Any] | None = None) -> Callable[[], None]:
-        """Print every hook call (plugin, arguments, outcome) to stderr. Returns an undo function."""
+        """Print every hook call (plugin, outcome) to stderr. Returns an undo function."""
         out = write or (lambda s: print(s, file=sys.stderr))
 
         def before(hook_name: str, hook_impls: list, kwargs: dict) -> None:

@@ -133,7 +133,7 @@ class Loss(abc.ABC):
         """Return a scalar loss tensor (differentiable w.r.t. ``outputs``)."""
 
 
-class Metric(abc.ABC):
+class Metric(abc.ABC):  # noqa: B024 - per_frame or compute: either one is the implementation
     """A per-video quality metric comparing a colorized video with the original.
 
     Inputs are RGB videos as float64 tensors in [0, 1], shaped ``(T, 3, H, W)``. Per-frame metrics

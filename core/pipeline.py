@@ -35,7 +35,7 @@ from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer
 from colorvid.core.progress import Progress, ProgressMode
 from colorvid.core.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
-from colorvid.core.transcode import PIPE, TranscodeReport, Transcoder
+from colorvid.core.transcode import PIPE, Transcoder, TranscodeReport
 from colorvid.core.video import probe
 
 __all__ = [
@@ -216,7 +216,8 @@ def _expected_frames(src: str) -> int | None:
 
 
 def colorize_video(src: str | Path, dst: str | Path,
-                   colorizer: VideoColorizer | str = DEFAULT_MODEL, *, codec: str | None = None, crf: int | None = None, overwrite: bool = False,
+                   colorizer: VideoColorizer | str = DEFAULT_MODEL, *, codec: str | None = None,
+                   crf: int | None = None, overwrite: bool = False,
                    skip_errors: bool = False, progress: ProgressMode = "quiet"
                    ) -> TranscodeReport:
     """Colorize a video file (or ``"-"``: y4m on stdin/stdout) into ``dst``.

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+from torch import Tensor
+
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer
 from colorvid.core.vsfilter_batch import Batcher, FeatureCache
@@ -44,7 +46,6 @@ from colorvid.core.vsfilter_color import (
     resolve_range,
     write_planes,
 )
-from torch import Tensor
 
 __all__ = [
     "DEFAULT_WINDOW",

@@ -83,7 +83,7 @@ class Batcher[T, R]:
             if len(results) != len(batch):
                 raise RuntimeError(f"batch runner returned {len(results)} results for "
                                    f"{len(batch)} items")
-            for s, r in zip(batch, results):
+            for s, r in zip(batch, results, strict=False):
                 s.result = r
         except Exception as e:  # noqa: BLE001 - every frame of the batch reports the error
             for s in batch:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from colorvid.core.color import _EPS, _F_INV_THRESHOLD, _KAPPA, _WHITE_D65, _XYZ_FROM_RGB
 
 __all__ = [

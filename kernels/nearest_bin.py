@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from colorvid.core.bins import ab_bins, nearest_bin as nearest_bin_reference
+from colorvid.core.bins import ab_bins
+from colorvid.core.bins import nearest_bin as nearest_bin_reference
 
 __all__ = ["nearest_bin", "nearest_bin_cpp"]
 

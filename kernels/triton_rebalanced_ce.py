@@ -15,9 +15,9 @@ barriers, nothing the interpreter could hide.
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
-import torch
 from torch import Tensor
 
 from colorvid.core.bins import NUM_BINS

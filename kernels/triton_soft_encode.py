@@ -12,9 +12,9 @@ wrote, so there is no race or barrier for the GPU to get wrong that the interpre
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
-import torch
 from torch import Tensor
 
 from colorvid.core.bins import NUM_BINS

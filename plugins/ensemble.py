@@ -81,7 +81,7 @@ class EnsembleColorizer(Colorizer):
         """Each member at its own resolution, upsampled onto L, then the weighted mean."""
         check_l(L, "ensemble")
         total = torch.zeros((L.shape[0], 2, *L.shape[-2:]), dtype=torch.float32, device=L.device)
-        for weight, member in zip(self.weights, self.members):
+        for weight, member in zip(self.weights, self.members, strict=False):
             if weight:
                 total += weight * member.predict_ab(L).float().to(L.device)
         return total.to(L.dtype)

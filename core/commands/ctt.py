@@ -88,5 +88,5 @@ def run_results(args: argparse.Namespace) -> int:
         rows.append((s.model, str(s.ratings), str(s.raters), f"{s.mean:.2f}", ci))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
     return 0

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     rows += [(e.name, e.kind, e.distribution, e.version, e.description) for e in entries]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=False)) + "  " + r[4])
     for err in host.errors:
         print(f"error: {err}", file=sys.stderr)
     return 0

@@ -11,6 +11,12 @@ The 313 ab bin centres also live in this folder (``ab_bins_313.csv``), read by
 :mod:`colorvid.core.bins`.
 """
 
+from colorvid.core.data.sequences import (
+    ImageFolderDataset,
+    SequenceSampler,
+    VideoSequenceDataset,
+    collate_sequences,
+)
 from colorvid.core.data.sources import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -20,12 +26,6 @@ from colorvid.core.data.sources import (
     find_media,
     load_image,
     split_by_video,
-)
-from colorvid.core.data.sequences import (
-    ImageFolderDataset,
-    SequenceSampler,
-    VideoSequenceDataset,
-    collate_sequences,
 )
 
 __all__ = [

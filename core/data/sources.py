@@ -37,7 +37,9 @@ class MediaWarning(UserWarning):
     """A file was skipped (corrupt, unreadable, no video stream)."""
 
 
-def find_media(paths: Iterable[str | Path], suffixes: frozenset[str] = VIDEO_SUFFIXES) -> list[Path]:
+def find_media(
+    paths: Iterable[str | Path], suffixes: frozenset[str] = VIDEO_SUFFIXES
+) -> list[Path]:
     """Files with the given suffixes under each path (a file or a folder, searched recursively),
     sorted and de-duplicated. A path that does not exist is an error.
     """
@@ -78,7 +80,8 @@ def split_by_video(
     n_val = round(n * fractions[1])
     n_test = round(n * fractions[2])
     if n >= 3:
-        n_val, n_test = max(n_val, 1 if fractions[1] > 0 else 0), max(n_test, 1 if fractions[2] > 0 else 0)
+        n_val = max(n_val, 1 if fractions[1] > 0 else 0)
+        n_test = max(n_test, 1 if fractions[2] > 0 else 0)
     n_train = n - n_val - n_test
     return Split(items[:n_train], items[n_train : n_train + n_val], items[n_train + n_val :])
 

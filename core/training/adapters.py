@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from colorvid.core.bins import AB_BINS_SHA256

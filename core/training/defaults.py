@@ -27,10 +27,10 @@ from pathlib import Path
 
 import av
 import torch
+from safetensors.torch import load_file
 
 from colorvid.core.training.trainer import TrainConfig, train
 from colorvid.core.weights import default_weights_path, read_config, save_weights
-from safetensors.torch import load_file
 
 __all__ = ["cut_segments", "main", "package_file"]
 

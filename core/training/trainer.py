@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from colorvid.core.color import rgb_to_lab
 from colorvid.core.data import (
     IMAGE_SUFFIXES,
     ImageFolderDataset,
@@ -38,7 +39,6 @@ from colorvid.core.data import (
     find_media,
     split_by_video,
 )
-from colorvid.core.color import rgb_to_lab
 from colorvid.core.host import accepted_options, get_host
 from colorvid.core.interfaces import Loss
 from colorvid.core.training.adapters import TrainAdapter, make_adapter

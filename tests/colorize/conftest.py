@@ -123,7 +123,7 @@ def _cut(src: Path, dst: Path, seconds: float, size: tuple[int, int] | None, aud
         for packet in inp.demux(streams):
             if packet.dts is None or packet.pts is None or packet.pts * packet.time_base >= end:
                 if packet.stream.type == "video" and packet.dts is None:
-                    for frame in vin.decode(packet):
+                    for _frame in vin.decode(packet):
                         pass
                 continue
             if packet.stream.type == "audio":

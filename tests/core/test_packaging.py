@@ -57,10 +57,10 @@ def test_regular_install_imports_and_runs(wheel, tmp_path):
     code = (
         "import colorvid, torch\n"
         "from colorvid.kernels import nearest_bin_cpp\n"
-        "assert colorvid.__file__.startswith(%r), colorvid.__file__\n"
+        f"assert colorvid.__file__.startswith({str(target)!r}), colorvid.__file__\n"
         "names = [p['name'] for p in colorvid.list_plugins('colorizer')]\n"
         "print(nearest_bin_cpp(torch.zeros(1, 2, 1, 1)).item(), 'grey' in names, 'lrcn' in names)\n"
-    ) % str(target)
+    )
     out = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True,
                          text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -95,7 +95,8 @@ def test_sequences_keep_order_and_share_one_crop(carphone_clip, tmp_path):
 def test_image_folder_as_second_source(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        pixels = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
     (tmp_path / "bad.png").write_bytes(b"not a png")
     images = find_media([tmp_path], suffixes=frozenset({".png"}))
     with pytest.warns(MediaWarning, match="bad.png"):

@@ -50,7 +50,7 @@ class OracleColorizer(Colorizer):
         self.known = []  # (L (1, H, W), ab (2, H, W)) of every frame of every clip
         for clip in frames:
             x = torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 255.0
-            self.known += list(zip(frames_to_l(clip), rgb_to_lab(x)[:, 1:]))
+            self.known += list(zip(frames_to_l(clip), rgb_to_lab(x)[:, 1:], strict=False))
 
     def predict_ab_lowres(self, L):
         out = []
@@ -143,7 +143,9 @@ def test_eval_two_clips_writes_report_with_sane_values(test_plugins, clips, tmp_
     with open(out / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == len(cells)
     for video in ("carphone_pristine", "bikes"):
-        v = lambda model, m: cells[(video, model, m)]["value"]  # noqa: E731
+        def v(model, m, video=video):
+            return cells[(video, model, m)]["value"]
+
         assert v("grey", "colorfulness_gap") > 5  # the original is colourful, grey is not
         assert v("grey", "colorfulness") < 1
         assert v("const", "colorfulness") > v("grey", "colorfulness")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from kernel_helpers import random_ab, random_logits
 
 from colorvid.kernels import (
     IMPLEMENTATIONS,
@@ -13,7 +14,6 @@ from colorvid.kernels import (
     soft_encode,
 )
 from colorvid.kernels.dispatch import unsupported_reason
-from kernel_helpers import random_ab, random_logits
 
 CPU = torch.device("cpu")
 

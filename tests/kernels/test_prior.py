@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from kernel_helpers import random_ab
 
 from colorvid.core.bins import GREY_BIN, ab_bins
 from colorvid.kernels import (
@@ -17,7 +18,6 @@ from colorvid.kernels import (
     save_prior,
     smooth_distribution,
 )
-from kernel_helpers import random_ab
 
 
 def _pixels_at(*bins_and_counts: tuple[int, int]) -> torch.Tensor:

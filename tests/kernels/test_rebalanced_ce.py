@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from kernel_helpers import random_ab, random_class_weights, random_logits, skip_unless_runs
 
 from colorvid.kernels import rebalanced_cross_entropy, soft_encode_dense
 from colorvid.kernels.reference import rebalanced_cross_entropy_reference
-from kernel_helpers import random_ab, random_class_weights, random_logits, skip_unless_runs
 
 # (B, H, W): a single pixel; odd sizes leaving partial C++ tiles (128 px) and Triton blocks;
 # more pixels than one tile (several threads, a partial last tile).

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
+from kernel_helpers import random_ab, skip_unless_runs
 
 from colorvid.core.bins import GREY_BIN, ab_bins, nearest_bin
 from colorvid.kernels import soft_encode, soft_encode_dense
 from colorvid.kernels.reference import soft_encode_reference
-from kernel_helpers import random_ab, skip_unless_runs
 
 # (B, H, W): one pixel; odd sizes that leave a partial C++ tile (128 px) and a partial Triton
 # block; a width of 1; and more pixels than one C++ tile so several threads share the work.

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import colorvid
 import numpy as np
 import pytest
 from vs_helpers import PLUGIN_NAME, ColorizerTestPlugin, WindowTemporalColorizer, clip_from_planes
+
+import colorvid
 
 vs = pytest.importorskip("vapoursynth")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import colorvid
 import pytest
 import torch
+
+import colorvid
 from colorvid.core.vsfilter import FUNCTIONS
 
 vs = pytest.importorskip("vapoursynth")

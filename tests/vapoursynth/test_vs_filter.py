@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from vs_helpers import all_frames, frame_planes
+
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.vsfilter_color import grey_to_l
-from vs_helpers import all_frames, frame_planes
 
 vs = pytest.importorskip("vapoursynth")
 
@@ -42,13 +43,13 @@ def test_grey_model_keeps_luma(core, source, kind, fmt):
     if family == vs.YUV:
         assert out.format.id == clip.format.id
         neutral = 128 << (clip.format.bits_per_sample - 8)
-        for a, b in zip(ins, outs):
+        for a, b in zip(ins, outs, strict=False):
             np.testing.assert_array_equal(b[0], a[0])  # luma untouched, bit for bit
             assert (b[1] == neutral).all() and (b[2] == neutral).all()
     elif family == vs.GRAY:
         assert out.format.id == vs.RGB24
         limited = clip.get_frame(0).props.get("_Range", 1) == 0  # zimg's GRAY is limited
-        for a, b in zip(ins, outs):
+        for a, b in zip(ins, outs, strict=False):
             assert np.array_equal(b[0], b[1]) and np.array_equal(b[1], b[2])
             # y -> L -> grey sRGB is the identity up to rounding (and range expansion)
             y = a[0].astype(float)
@@ -77,7 +78,7 @@ def test_constant_colour_matches_zimg(core, source, test_colorizers, kind, fmt):
     a, b = lab[:, 1][inside], lab[:, 2][inside]
     assert (a - 25).abs().median() < 1.5 and (b + 40).abs().median() < 1.5
     if clip.format.color_family == vs.YUV:
-        for x, y in zip(all_frames(clip), all_frames(out)):
+        for x, y in zip(all_frames(clip), all_frames(out), strict=False):
             np.testing.assert_array_equal(y[0], x[0])
 
 
@@ -86,7 +87,7 @@ def test_gray_input_to_chosen_format(core, blank, test_colorizers):
     gray = blank(vs.GRAY8)
     yuv = core.colorvid.Colorize(gray, model="vs-const", format=vs.YUV420P8)
     assert yuv.format.id == vs.YUV420P8
-    for x, y in zip(all_frames(gray), all_frames(yuv)):
+    for x, y in zip(all_frames(gray), all_frames(yuv), strict=False):
         np.testing.assert_array_equal(y[0], x[0])
         assert y[1].mean() > 128 + 5 or y[2].mean() > 128 + 5 or y[1].mean() < 128 - 5
     rgbs = core.colorvid.Colorize(blank(vs.GRAYS), model="grey")

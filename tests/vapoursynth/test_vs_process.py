@@ -12,10 +12,11 @@ import textwrap
 import time
 from pathlib import Path
 
-import colorvid
 import numpy as np
 import pytest
 from vs_helpers import ConstColorizer, ConvColorizer, all_frames
+
+import colorvid
 
 vs = pytest.importorskip("vapoursynth")
 
@@ -102,8 +103,8 @@ def test_threads_give_identical_output_and_batches(core, blank, test_colorizers,
         results[n] = all_frames(out)
         calls[n] = sum(r().calls for r in ConvColorizer.created if r() is not None)
         del out
-    for a, b in zip(results[1], results[8]):
-        for pa, pb in zip(a, b):
+    for a, b in zip(results[1], results[8], strict=False):
+        for pa, pb in zip(a, b, strict=False):
             np.testing.assert_array_equal(pa, pb)
     assert calls[1] == 24
     assert calls[8] <= 18, f"8 threads made {calls[8]} model calls for 24 frames"

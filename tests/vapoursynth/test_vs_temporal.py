@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import random
 
-import colorvid
 import numpy as np
 import pytest
 import torch
+from vs_helpers import WindowTemporalColorizer, all_frames, clip_from_planes, frame_planes
+
+import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.vsfilter_color import grey_to_l
-from vs_helpers import WindowTemporalColorizer, all_frames, clip_from_planes, frame_planes
 
 vs = pytest.importorskip("vapoursynth")
 
@@ -71,8 +72,8 @@ def test_random_order_equals_sequential(core, ramp, test_colorizers, threads):
     random.Random(3).shuffle(order)
     shuffled = _in_order(core.colorvid.Colorize(ramp, model="vs-window"), order)
     backwards = _in_order(core.colorvid.Colorize(ramp, model="vs-window"), order[::-1])
-    for a, b, c in zip(sequential, shuffled, backwards):
-        for pa, pb, pc in zip(a, b, c):
+    for a, b, c in zip(sequential, shuffled, backwards, strict=False):
+        for pa, pb, pc in zip(a, b, c, strict=False):
             assert np.array_equal(pa, pb) and np.array_equal(pa, pc)
 
 
@@ -104,13 +105,14 @@ def test_real_lrcn_is_order_independent(core, carphone, tmp_path, threads):
     clip = carphone(vs.YUV420P8)
     clip = clip[:2] + clip[2].std.SetFrameProps(_SceneChangePrev=1) + clip[3:]
     threads(2)
-    make = lambda: core.colorvid.LRCN(clip, weights=weights, render_size=32, device="cpu")
+    def make():
+        return core.colorvid.LRCN(clip, weights=weights, render_size=32, device="cpu")
     sequential = _in_order(make(), range(clip.num_frames))
     backwards = _in_order(make(), range(clip.num_frames)[::-1])
     source = all_frames(clip)
-    for a, b, s in zip(sequential, backwards, source):
+    for a, b, s in zip(sequential, backwards, source, strict=False):
         np.testing.assert_array_equal(a[0], s[0])
-        for pa, pb in zip(a, b):
+        for pa, pb in zip(a, b, strict=False):
             np.testing.assert_array_equal(pa, pb)
     # The colour really comes from the model (random weights still give some chroma).
     assert max(np.abs(f[1].astype(int) - 128).max() for f in sequential) > 0

@@ -7,11 +7,12 @@ import weakref
 from collections.abc import Sequence
 from typing import ClassVar
 
-import colorvid
 import numpy as np
 import torch
-from colorvid.core.interfaces import Colorizer
 from torch import Tensor
+
+import colorvid
+from colorvid.core.interfaces import Colorizer
 
 PLUGIN_NAME = "vs-test-colorizers"
 
