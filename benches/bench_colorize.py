@@ -1,9 +1,9 @@
 """Decode/encode overhead of `colorvid colorize` on 720p: end-to-end frames/s versus the
 colorizer's own batched throughput on the same frames (issue target: overhead <= 15%).
 
-Not collected by pytest (a measurement, minutes on a CPU). Run:
+A measurement script (minutes on a CPU; no pytest cases). Run:
 
-    .venv/bin/python tests/colorize/bench_colorize_overhead.py --model zhang --frames 24
+    .venv/bin/python benches/bench_colorize.py --model zhang --frames 24
 
 The model runs with random weights (pretrained=False) when it has none shipped: the compute is
 the same. Prints one JSON object.
