@@ -157,3 +157,29 @@ def test_torchrun_two_cpu_processes_end_with_identical_weights(carphone_clip, tm
     assert ranks["world_size"] == 2
     assert len(set(ranks["digests"])) == 1
     assert read_config(out / "zhang-tiny.safetensors")["training"]["world_size"] == 2
+
+
+class _L1Logits(colorvid.Loss):
+    """A third-party loss: mean |logits| (only here to prove any registered loss trains)."""
+
+    requires = ("logits",)
+
+    def __call__(self, outputs, batch):
+        return outputs["logits"].abs().mean()
+
+
+class _LossPlugin:
+    @colorvid.hookimpl
+    def register_losses(self, register):
+        register("l1-logits", _L1Logits)
+
+
+def test_train_accepts_a_third_party_loss(carphone_clip, tmp_path, fresh_host):
+    fresh_host.add_plugin(_LossPlugin(), name="loss-plugin")
+    try:
+        result = train(_config(carphone_clip, tmp_path / "run", loss="l1-logits", steps=2))
+    finally:
+        fresh_host.unregister("loss-plugin")
+    assert result["step"] == 2
+    assert read_config(tmp_path / "run" / "zhang-tiny.safetensors")["training"]["loss"] == (
+        "l1-logits")
