@@ -23,6 +23,7 @@ import importlib.util
 import json
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -53,7 +54,7 @@ def cut_segments(video: Path, out_dir: Path, seconds: float = 2.0) -> list[Path]
     pieces: list[Path] = []
     with av.open(str(video)) as src:
         stream = src.streams.video[0]
-        rate = stream.average_rate
+        rate = Fraction(stream.average_rate)
         per_piece = max(1, round(float(rate) * seconds))
         writer = None
         count = 0
@@ -70,7 +71,7 @@ def cut_segments(video: Path, out_dir: Path, seconds: float = 2.0) -> list[Path]
                 writer = (container, enc)
                 pieces.append(path)
             img = frame.reformat(format="yuv420p")
-            img.pts = None
+            img.pts, img.time_base = count % per_piece, 1 / rate  # restart at 0 in each piece
             writer[0].mux(writer[1].encode(img))
             count += 1
         if writer is not None:
