@@ -269,8 +269,10 @@ def test_l_to_grey_inverts_grey_frames():
 
 def test_registered_and_colorizes_a_real_frame(carphone_clip, fresh_host):
     assert "larsson" in colorvid.get_host().names("colorizer")
+    # The tiny preset ships; the full one is the user's to import.
+    assert colorvid.create_colorizer("larsson", device="cpu").weights_config["preset"] == "tiny"
     with pytest.raises(WeightsError, match="pretrained=False"):
-        colorvid.create_colorizer("larsson", device="cpu")
+        colorvid.create_colorizer("larsson", device="cpu", preset="full")
     with pytest.raises(ValueError, match="render_size must be a positive multiple of 32"):
         colorvid.create_colorizer("larsson", pretrained=False, render_size=100)
     with pytest.raises(ValueError, match="hue must be one of"):

@@ -275,8 +275,9 @@ def test_registered_cheaply_and_listed(fresh_host, monkeypatch, capsys):
 
 
 def test_missing_default_weights_error_names_the_options(fresh_host):
+    # No full-preset weights ship (the user imports the authors' file).
     with pytest.raises(WeightsError, match=r"pass weights='FILE.safetensors'.*pretrained=False"):
-        colorvid.create_colorizer("zhang", device="cpu")
+        colorvid.create_colorizer("zhang", device="cpu", preset="full")
     with pytest.raises(ValueError, match="render_size must be a positive multiple of 8"):
         colorvid.create_colorizer("zhang", pretrained=False, render_size=100)
     with pytest.raises(ValueError, match="float16 runs on CUDA only"):
