@@ -31,13 +31,7 @@ import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.lrcn_net import LRCNConfig, LRCNNet
-from colorvid.plugins.models.common import (
-    check_render_size,
-    load_into,
-    pick_preset,
-    resolve_device,
-    resolve_dtype,
-)
+from colorvid.plugins.models.common import setup_network
 from colorvid.plugins.models.zhang_net import ANNEAL_TEMPERATURE, DECODE_MODES, DecodeMode
 
 __all__ = ["LRCNColorizer", "create_lrcn"]
@@ -75,14 +69,11 @@ class LRCNColorizer(Colorizer):
         if decode not in DECODE_MODES:
             raise ValueError(f"lrcn: decode must be one of {', '.join(DECODE_MODES)}, "
                              f"got {decode!r}")
-        self.device = resolve_device(device, "lrcn")
-        self.dtype = resolve_dtype(fp16, dtype, self.device, "lrcn")
-        self.render_size = check_render_size(render_size, DEFAULT_RENDER_SIZE, _STRIDE, "lrcn")
-        self.preset = pick_preset(MODEL_NAME, preset, weights)
-        self.net = LRCNNet(LRCNConfig.preset(self.preset))
-        loaded = load_into(self.net, MODEL_NAME, self.preset, weights, pretrained,
-                           expect_config={"bins_sha256": AB_BINS_SHA256})
-        self.weights_config: dict[str, Any] | None = loaded.config if loaded else None
+        setup_network(self, MODEL_NAME, lambda p: LRCNNet(LRCNConfig.preset(p)),
+                      weights=weights, preset=preset,
+                      device=device, render_size=render_size, pretrained=pretrained, fp16=fp16,
+                      dtype=dtype, default_render_size=DEFAULT_RENDER_SIZE, stride=_STRIDE,
+                      expect_config={"bins_sha256": AB_BINS_SHA256})
         self.window = window
         self.decode_mode: DecodeMode = decode
         self.temperature = float(temperature)

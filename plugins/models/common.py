@@ -9,6 +9,7 @@ Every factory takes the same keyword options, validated here so the messages rea
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from colorvid.core.weights import PRESETS, LoadedWeights, load_weights, read_con
 
 __all__ = [
     "DEFAULT_PRESET",
+    "setup_network",
     "check_render_size",
     "load_into",
     "pick_memory_format",
@@ -129,3 +131,35 @@ def load_into(
                           optional_keys=optional, expect_config=expect_config)
     net.load_state_dict(loaded.state_dict, strict=False)
     return loaded
+
+
+def setup_network(
+    colorizer: Any,
+    model: str,
+    build: Callable[[str], nn.Module],
+    *,
+    weights: str | os.PathLike[str] | None,
+    preset: str | None,
+    device: str | torch.device | None,
+    render_size: int | None,
+    pretrained: bool,
+    fp16: bool,
+    dtype: str | torch.dtype | None,
+    default_render_size: int,
+    stride: int,
+    expect_config: dict[str, Any] | None = None,
+) -> None:
+    """The option handling every network colorizer shares, in one place.
+
+    Sets ``device``, ``dtype``, ``render_size``, ``preset``, ``net`` (``build(preset)``, with the
+    resolved weights loaded) and ``weights_config`` (None when randomly initialised) on
+    ``colorizer``; the caller then moves ``net`` to its device and precision.
+    """
+    colorizer.device = resolve_device(device, model)
+    colorizer.dtype = resolve_dtype(fp16, dtype, colorizer.device, model)
+    colorizer.render_size = check_render_size(render_size, default_render_size, stride, model)
+    colorizer.preset = pick_preset(model, preset, weights)
+    colorizer.net = build(colorizer.preset)
+    loaded = load_into(colorizer.net, model, colorizer.preset, weights, pretrained,
+                       expect_config=expect_config)
+    colorizer.weights_config = loaded.config if loaded else None

@@ -25,12 +25,8 @@ import colorvid
 from colorvid.core.color import lab_to_rgb, rgb_to_lab
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
-    check_render_size,
-    load_into,
     pick_memory_format,
-    pick_preset,
-    resolve_device,
-    resolve_dtype,
+    setup_network,
 )
 from colorvid.plugins.models.larsson_decode import (
     CHROMA_METHODS,
@@ -95,13 +91,10 @@ class LarssonColorizer(Colorizer):
                              f"got {chroma!r}")
         if head not in ("fused", "plain"):
             raise ValueError(f"larsson: head must be 'fused' or 'plain', got {head!r}")
-        self.device = resolve_device(device, "larsson")
-        self.dtype = resolve_dtype(fp16, dtype, self.device, "larsson")
-        self.render_size = check_render_size(render_size, DEFAULT_RENDER_SIZE, _STRIDE, "larsson")
-        self.preset = pick_preset(MODEL_NAME, preset, weights)
-        self.net = LarssonNet(LarssonConfig.preset(self.preset))
-        loaded = load_into(self.net, MODEL_NAME, self.preset, weights, pretrained)
-        self.weights_config: dict[str, Any] | None = loaded.config if loaded else None
+        setup_network(self, MODEL_NAME, lambda p: LarssonNet(LarssonConfig.preset(p)),
+                      weights=weights, preset=preset,
+                      device=device, render_size=render_size, pretrained=pretrained, fp16=fp16,
+                      dtype=dtype, default_render_size=DEFAULT_RENDER_SIZE, stride=_STRIDE)
         self.hue_method: HueMethod = hue
         self.chroma_method: ChromaMethod = chroma
         self.head = head

@@ -23,12 +23,8 @@ import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
-    check_render_size,
-    load_into,
     pick_memory_format,
-    pick_preset,
-    resolve_device,
-    resolve_dtype,
+    setup_network,
 )
 from colorvid.plugins.models.zhang_net import (
     ANNEAL_TEMPERATURE,
@@ -85,14 +81,11 @@ class ZhangColorizer(Colorizer):
         if temperature is not None and not (isinstance(temperature, (int, float))
                                             and temperature > 0):
             raise ValueError(f"zhang: temperature must be a number > 0, got {temperature!r}")
-        self.device = resolve_device(device, "zhang")
-        self.dtype = resolve_dtype(fp16, dtype, self.device, "zhang")
-        self.render_size = check_render_size(render_size, DEFAULT_RENDER_SIZE, _STRIDE, "zhang")
-        self.preset = pick_preset(MODEL_NAME, preset, weights)
-        self.net = ZhangNet(ZhangConfig.preset(self.preset))
-        loaded = load_into(self.net, MODEL_NAME, self.preset, weights, pretrained,
-                           expect_config={"bins_sha256": AB_BINS_SHA256})
-        self.weights_config: dict[str, Any] | None = loaded.config if loaded else None
+        setup_network(self, MODEL_NAME, lambda p: ZhangNet(ZhangConfig.preset(p)),
+                      weights=weights, preset=preset,
+                      device=device, render_size=render_size, pretrained=pretrained, fp16=fp16,
+                      dtype=dtype, default_render_size=DEFAULT_RENDER_SIZE, stride=_STRIDE,
+                      expect_config={"bins_sha256": AB_BINS_SHA256})
         file_t = (self.weights_config or {}).get("decode_temperature")
         self.temperature = float(temperature or file_t or ANNEAL_TEMPERATURE)
         self.decode_mode: DecodeMode = decode
