@@ -130,6 +130,15 @@ def _rgb_from_xyz(device: torch.device) -> Tensor:
     return m
 
 
+def _cpu_kernels():
+    """The C++ module (csrc/cpu), or None where it was not built (the torch path runs then)."""
+    try:
+        from colorvid.kernels import _cpu
+    except ImportError:
+        return None
+    return _cpu if hasattr(_cpu, "lab_to_rgb8") else None
+
+
 def lab_to_frames(L: Tensor, ab: Tensor) -> np.ndarray:
     """L ``(B, 1, H, W)`` and ab ``(B, 2, H, W)`` -> RGB uint8 frames ``(B, H, W, 3)``.
 
@@ -141,6 +150,13 @@ def lab_to_frames(L: Tensor, ab: Tensor) -> np.ndarray:
         raise ValueError(f"lab_to_frames: L must be (B, 1, H, W) and ab (B, 2, H, W) of the same "
                          f"size, got {tuple(L.shape)} and {tuple(ab.shape)}")
     dev = L.device
+    if dev.type == "cpu":
+        cpu = _cpu_kernels()
+        if cpu is not None:  # one fused pass per pixel: ~10x fewer memory passes than below
+            planes = L[:, 0].detach().float().contiguous()
+            chroma = ab.detach().float().to(dev).contiguous()
+            m_np = _rgb_from_xyz(dev).contiguous().numpy()
+            return cpu.lab_to_rgb8(planes.numpy(), chroma.numpy(), m_np, _gamma_lut(dev).numpy())
     ab = ab.float().to(dev)
     fy = (L[:, 0].float() + 16.0) / 116.0  # (B, H, W) planes: channels-last maths was 2x slower
     fx = fy + ab[:, 0] / 500.0

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "frames.h"
 #include "nearest_bin.h"
 #include "parallel.h"
 #include "rebalanced_ce.h"
@@ -171,6 +172,40 @@ void rebalanced_ce(py::array logits, py::array ab, py::array centres,
 
 }  // namespace
 
+// Lab planes -> RGB uint8 frames: L (B, H, W), ab (B, 2, H, W) float32 C-contiguous, m (3, 3)
+// float32, lut (65536,) uint8 -> (B, H, W, 3) uint8.
+py::array_t<uint8_t> lab_to_rgb8(py::array L, py::array ab, py::array m, py::array lut,
+                                 int num_threads) {
+    auto f32 = py::dtype::of<float>();
+    for (auto* arr : {&L, &ab, &m}) {
+        if (!arr->dtype().is(f32) || !(arr->flags() & py::array::c_style))
+            throw py::type_error("lab_to_rgb8: L, ab and m must be C-contiguous float32 arrays");
+    }
+    if (!lut.dtype().is(py::dtype::of<uint8_t>()) || lut.ndim() != 1 || lut.shape(0) != 65536)
+        throw py::value_error("lab_to_rgb8: lut must be a uint8 array of 65536 entries");
+    if (L.ndim() != 3 || ab.ndim() != 4 || ab.shape(1) != 2 || ab.shape(0) != L.shape(0) ||
+        ab.shape(2) != L.shape(1) || ab.shape(3) != L.shape(2))
+        throw py::value_error("lab_to_rgb8: L must be (B, H, W) and ab (B, 2, H, W)");
+    if (m.ndim() != 2 || m.shape(0) != 3 || m.shape(1) != 3)
+        throw py::value_error("lab_to_rgb8: m must be (3, 3)");
+    const int64_t B = L.shape(0), H = L.shape(1), W = L.shape(2), HW = H * W;
+    py::array_t<uint8_t> out({B, H, W, int64_t(3)});
+    const float* l_ptr = static_cast<const float*>(L.data());
+    const float* ab_ptr = static_cast<const float*>(ab.data());
+    const float* m_ptr = static_cast<const float*>(m.data());
+    const uint8_t* lut_ptr = static_cast<const uint8_t*>(lut.data());
+    uint8_t* o_ptr = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        for (int64_t bi = 0; bi < B; ++bi) {
+            const float* a = ab_ptr + bi * 2 * HW;
+            colorvid::lab_to_rgb8_impl(l_ptr + bi * HW, a, a + HW, HW, m_ptr, lut_ptr,
+                                       o_ptr + bi * HW * 3, num_threads);
+        }
+    }
+    return out;
+}
+
 PYBIND11_MODULE(_cpu, m) {
     m.doc() = "colorvid CPU kernels (pybind11, multi-threaded across pixels)";
     m.def("nearest_bin", &nearest_bin, py::arg("ab"), py::arg("centres"),
@@ -189,6 +224,9 @@ PYBIND11_MODULE(_cpu, m) {
           "scale * v * (softmax - Z) into grad (B, Q, H, W).");
     m.def("rebalanced_ce_uses_avx2", &colorvid::rebalanced_ce_uses_avx2,
           "Whether rebalanced_ce runs its AVX2 build on this CPU (else the SSE2 baseline).");
+    m.def("lab_to_rgb8", &lab_to_rgb8, py::arg("L"), py::arg("ab"), py::arg("m"), py::arg("lut"),
+          py::arg("num_threads") = 0,
+          "Lab planes -> RGB uint8 frames (B, H, W, 3), with a companding look-up table.");
     m.def("default_num_threads", &colorvid::default_num_threads,
           "Worker threads the kernels use (COLORVID_NUM_THREADS or the hardware concurrency).");
 }

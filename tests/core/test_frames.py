@@ -35,3 +35,15 @@ def test_grey_round_trip_keeps_l_and_values():
 def test_lab_to_frames_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match=r"\(B, 2, H, W\) of the same size"):
         lab_to_frames(torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, 4, 5))
+
+
+def test_cpp_and_torch_paths_agree(monkeypatch):
+    import colorvid.core.frames as frames
+
+    assert frames._cpu_kernels() is not None  # the C++ module is built by `make`
+    g = torch.Generator().manual_seed(3)
+    L = torch.rand(3, 1, 37, 53, generator=g) * 100  # odd sizes: no tiling assumptions
+    ab = (torch.rand(3, 2, 37, 53, generator=g) - 0.5) * 300
+    fused = lab_to_frames(L, ab)
+    monkeypatch.setattr(frames, "_cpu_kernels", lambda: None)
+    assert np.array_equal(fused, lab_to_frames(L, ab))
