@@ -42,7 +42,7 @@ from kernel_bench_utils import (
     copy_seconds,
     floor_bytes,
     min_seconds,
-    peak_rss_bytes,
+    peak_bytes,
     real_ab,
     step_fn,
 )
@@ -81,20 +81,8 @@ def _reference_stats(b: int, h: int, w: int, device: str) -> tuple[float, int | 
     if key not in _REFERENCE:
         logits, ab, weights = _inputs(b, h, w, device)
         step = step_fn("reference", logits, ab, weights)
-        _REFERENCE[key] = (min_seconds(step, 3, logits.device), _peak(step, logits.device))
+        _REFERENCE[key] = (min_seconds(step, 3, logits.device), peak_bytes(step, logits.device))
     return _REFERENCE[key]
-
-
-def _peak(step, device: torch.device) -> int | None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        out = step()
-        torch.cuda.synchronize()
-        del out
-        return torch.cuda.max_memory_allocated() - base
-    return peak_rss_bytes(step)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -121,7 +109,7 @@ def test_rebalanced_ce_fwd_bwd(benchmark, provider, size):
     assert grad.shape == logits.shape and torch.isfinite(grad).all()
 
     seconds = benchmark.stats.stats.min
-    peak = _peak(step, logits.device)
+    peak = peak_bytes(step, logits.device)
     if provider == "reference":
         _REFERENCE[(b, h, w, device)] = (seconds, peak)
     ref_seconds, ref_peak = _reference_stats(b, h, w, device)

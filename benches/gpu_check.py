@@ -25,7 +25,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from kernel_bench_utils import copy_seconds, floor_bytes, min_seconds, real_ab, step_fn
+from kernel_bench_utils import (
+    copy_seconds,
+    floor_bytes,
+    min_seconds,
+    peak_bytes,
+    real_ab,
+    step_fn,
+)
 
 SIZES = [(8, 56, 56), (32, 64, 64)]
 CHECK_SHAPES = [(1, 3, 5), (2, 17, 19), (3, 56, 57)]  # odd: partial Triton blocks
@@ -144,16 +151,6 @@ def tune() -> list[tuple[float, int, int]]:
     return sorted(rows)
 
 
-def _peak(step) -> int:
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    out = step()
-    torch.cuda.synchronize()
-    del out
-    return torch.cuda.max_memory_allocated() - base
-
-
 def timing_table() -> list[str]:
     header = f"{'size':<16}{'provider':<11}{'ms':>9}{'speedup':>9}{'peak MiB':>10}"
     lines = [header + f"{'GB/s':>9}{'x floor':>9}"]
@@ -168,9 +165,10 @@ def timing_table() -> list[str]:
             step = step_fn(impl, logits, ab, weights)
             seconds = min_seconds(step, 10 if impl == "reference" else 50, logits.device)
             ref = ref or seconds
+            peak_mib = peak_bytes(step, logits.device) / 2**20
             lines.append(
                 f"{b}x313x{h}x{w:<5}{impl:<11}{seconds * 1e3:>9.3f}{ref / seconds:>8.1f}x"
-                f"{_peak(step) / 2**20:>10.1f}{floor_bytes(logits) / seconds / 1e9:>9.1f}"
+                f"{peak_mib:>10.1f}{floor_bytes(logits) / seconds / 1e9:>9.1f}"
                 f"{seconds / copy:>9.2f}"
             )
     lines.append(

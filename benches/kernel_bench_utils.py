@@ -134,3 +134,16 @@ def peak_rss_bytes(fn: Callable[[], object]) -> int | None:
         return peak
     except (OSError, KeyError, AttributeError):
         return None
+
+
+def peak_bytes(step: Callable[[], object], device: torch.device) -> int | None:
+    """Memory one call of ``step`` adds at its peak: CUDA's allocator stats, else the RSS peak."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        out = step()
+        torch.cuda.synchronize()
+        del out
+        return torch.cuda.max_memory_allocated() - base
+    return peak_rss_bytes(step)

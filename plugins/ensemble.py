@@ -74,7 +74,9 @@ class EnsembleColorizer(Colorizer):
             self.members.append(colorvid.create_colorizer(name, **options))
         self.device = self.members[0].device
 
-    def predict_ab_lowres(self, L: Tensor) -> Tensor:  # pragma: no cover - predict_ab is used
+    def predict_ab_lowres(self, L: Tensor) -> Tensor:
+        # No internal resolution of its own (render_size None): each member resizes for itself,
+        # so the "low-res" path is the full one. predict_sequence reaches the members this way.
         return self.predict_ab(L)
 
     def predict_ab(self, L: Tensor) -> Tensor:

@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from colorvid.core.bins import AB_BINS_SHA256
-from colorvid.core.weights import default_weights_path, load_weights, save_weights
+from colorvid.core.weights import default_weights_path, save_weights
 
 __all__ = ["ADAPTERS", "HyperParameters", "TrainAdapter", "make_adapter"]
 
@@ -105,11 +105,10 @@ class TrainAdapter:
 
 
 def _load_net_weights(net: nn.Module, model: str, preset: str, path: Path) -> None:
-    state = net.state_dict()
-    loaded = load_weights(path, model=model, preset=preset,
-                          expected_shapes={k: v.shape for k, v in state.items()},
-                          optional_keys=[k for k in state if k.endswith("num_batches_tracked")])
-    net.load_state_dict(loaded.state_dict, strict=False)
+    """Load a weights file into ``net`` with the colorizers' own checks (strict shapes)."""
+    from colorvid.plugins.models.common import load_into
+
+    load_into(net, model, preset, path, pretrained=True)
 
 
 class ZhangAdapter(TrainAdapter):
