@@ -59,7 +59,7 @@ FORMAT = "colorvid-weights"
 FORMAT_VERSION = 1
 METADATA_KEY = "colorvid"
 EXTRA_PREFIX = "extra."
-PRESETS: tuple[str, ...] = ("tiny", "full")
+PRESETS: tuple[str, ...] = ("tiny", "small", "full")
 
 
 class WeightsError(ValueError):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import colorvid
+from colorvid.core.bins import ab_bins
 from colorvid.core.color import lab_to_rgb
 from colorvid.core.interfaces import Loss
 from colorvid.kernels import rebalanced_cross_entropy
@@ -65,27 +66,86 @@ class RebalancedCE(Loss):
 
 
 class LRCNLoss(Loss):
-    """LRCN: beta L_cl + (1 - beta) L_seq, beta = 0.8 (the paper).
+    """LRCN: beta L_cl + (1 - beta) L_seq + warp_weight L_warp, beta = 0.8 (the paper).
 
-    L_cl is the rebalanced cross-entropy of the CNN's per-frame logits; L_seq the unweighted
-    cross-entropy of the LSTM's logits against the soft-encoded frames they predict.
+    L_cl is the rebalanced cross-entropy of the CNN's per-frame logits; L_seq the cross-entropy
+    of the LSTM's logits against the soft-encoded frames they predict, class-rebalanced too
+    (``rebalance_seq``): unweighted, it taught the LSTM that grey is safest (the shipped LRCN of
+    the first release came out at a quarter of its CNN's colourfulness). L_warp is the short-term
+    temporal loss of Lai et al. (ECCV 2018): the mean L1 distance, in Lab units, between the
+    LSTM's decoded colours at t and those at t-1 moved by the known flow, on the pixels the flow
+    maps inside the frame (occlusion mask). Synthetic pans (``batch["shift"]`` finite) have exact
+    whole-cell flow; for real video (shift NaN) the flow is taken as zero and the mask keeps only
+    pixels whose ground truth did not change (|dL| and |dab| under 2 Lab units at the loss's
+    resolution), where any change of output colour is flicker. It needs the rebalanced L_seq
+    beside it: alone it is minimised by grey.
     """
 
     requires = ("logits", "seq_logits")
 
     def __init__(self, class_weights: Tensor | None = None, beta: float = 0.8, k: int = 5,
-                 sigma: float = 5.0) -> None:
+                 sigma: float = 5.0, rebalance_seq: bool = True, warp_weight: float = 0.05,
+                 temperature: float = 0.38) -> None:
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"lrcn loss: beta must be in [0, 1], got {beta}")
+        if warp_weight < 0:
+            raise ValueError(f"lrcn loss: warp_weight must be >= 0, got {warp_weight}")
         self.cl = RebalancedCE(class_weights, k, sigma)
         self.beta, self.k, self.sigma = beta, k, sigma
+        self.rebalance_seq, self.warp_weight, self.temperature = (
+            rebalance_seq, float(warp_weight), float(temperature))
 
     def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
         _need(outputs, batch, "lrcn", ("logits", "seq_logits"), ("ab", "seq_ab"))
         seq_logits = outputs["seq_logits"]
         seq_ab = to_resolution(batch["seq_ab"].to(seq_logits.dtype), seq_logits)
-        l_seq = rebalanced_cross_entropy(seq_logits, seq_ab, None, self.k, self.sigma)
-        return self.beta * self.cl(outputs, batch) + (1.0 - self.beta) * l_seq
+        weights = self.cl.class_weights if self.rebalance_seq else None
+        weights = None if weights is None else weights.to(seq_logits.device)
+        l_seq = rebalanced_cross_entropy(seq_logits, seq_ab, weights, self.k, self.sigma)
+        loss = (1.0 - self.beta) * l_seq
+        if self.beta > 0 and outputs["logits"].requires_grad:
+            loss = loss + self.beta * self.cl(outputs, batch)
+        if self.warp_weight > 0 and "seq_shape" in batch:
+            loss = loss + self.warp_weight * self.warp_loss(seq_logits, seq_ab, batch)
+        return loss
+
+    def warp_loss(self, seq_logits: Tensor, seq_ab: Tensor, batch: Mapping[str, Tensor]
+                  ) -> Tensor:
+        """Masked mean |O_t - W(O_{t-1})| in Lab units over a batch of sequences."""
+        b, t = (int(v) for v in batch["seq_shape"])
+        if t < 2:
+            return seq_logits.new_zeros(())
+        centres = ab_bins(device=seq_logits.device, dtype=seq_logits.dtype)
+        prob = torch.softmax(seq_logits / self.temperature, dim=1)
+        out = torch.einsum("nqhw,qc->nchw", prob, centres)  # (N, 2, h, w) decoded colours
+        h, w = out.shape[-2:]
+        out = out.view(b, t, 2, h, w)
+        gt = seq_ab.view(b, t, 2, h, w)
+        L = to_resolution(batch["seq_L"].to(out.dtype), seq_logits).view(b, t, 1, h, w)
+        shift = batch.get("shift")
+        total, count = out.new_zeros(()), out.new_zeros(())
+        for i in range(b):
+            s = None if shift is None else shift[i]
+            if s is not None and bool(torch.isfinite(s).all()):
+                # The view moved by s pixels per frame: frame t at (y, x) shows what frame t-1
+                # showed at (y + dy, x + dx); on the logits' grid that is s / ratio cells.
+                ratio = batch["seq_L"].shape[-1] // w
+                dy, dx = round(float(s[0]) / ratio), round(float(s[1]) / ratio)
+                y0, y1 = max(0, -dy), min(h, h - dy)
+                x0, x1 = max(0, -dx), min(w, w - dx)
+                if y1 <= y0 or x1 <= x0:
+                    continue
+                cur = out[i, 1:, :, y0:y1, x0:x1]
+                prev = out[i, :-1, :, y0 + dy: y1 + dy, x0 + dx: x1 + dx]
+                total = total + (cur - prev).abs().sum(1).sum()
+                count = count + cur[:, 0].numel()
+            else:
+                still = ((L[i, 1:] - L[i, :-1]).abs() < 2.0) & \
+                    ((gt[i, 1:] - gt[i, :-1]).abs().amax(1, keepdim=True) < 2.0)  # (t-1,1,h,w)
+                diff = (out[i, 1:] - out[i, :-1]).abs().sum(1, keepdim=True)
+                total = total + (diff * still).sum()
+                count = count + still.sum()
+        return total / count.clamp(min=1.0)
 
 
 def hue_chroma_histograms(L: Tensor, ab: Tensor, size: tuple[int, int], bins: int = 32,
@@ -151,6 +211,7 @@ class LarssonKL(Loss):
 def register_losses(register) -> None:
     register("rebalanced_ce", RebalancedCE,
              description="Zhang's class-rebalanced cross-entropy over 313 ab bins (L_cl)")
-    register("lrcn", LRCNLoss, description="LRCN: 0.8 L_cl (CNN) + 0.2 L_seq (LSTM, unweighted)")
+    register("lrcn", LRCNLoss, description="LRCN: 0.8 L_cl (CNN) + 0.2 L_seq (LSTM, rebalanced) "
+             "+ a short-term warping loss (occlusion-masked)")
     register("larsson_kl", LarssonKL,
              description="Larsson: KL on 32-bin hue (x5, chroma-weighted) and chroma histograms")

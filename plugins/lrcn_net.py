@@ -51,9 +51,9 @@ class LRCNConfig:
     def preset(cls, name: str) -> LRCNConfig:
         if name == "full":
             return cls(ZhangConfig.preset("full"), inputs=64, hidden=128)
-        if name == "tiny":
-            return cls(ZhangConfig.preset("tiny"), inputs=32, hidden=32)
-        raise ValueError(f"lrcn: unknown preset {name!r}; accepted: 'tiny', 'full'")
+        if name in ("tiny", "small"):
+            return cls(ZhangConfig.preset(name), inputs=32, hidden=32)
+        raise ValueError(f"lrcn: unknown preset {name!r}; accepted: 'tiny', 'small', 'full'")
 
     def to_dict(self) -> dict[str, Any]:
         return {"zhang": self.zhang.to_dict(), "inputs": self.inputs, "hidden": self.hidden,

@@ -1,6 +1,6 @@
 """Built-in per-frame metrics: ``rmse_ab``, ``rmse_rgb``, ``psnr``, ``ssim``, ``colorfulness``,
-``colorfulness_gap`` (design.md section 5). Temporal metrics live in
-:mod:`colorvid.plugins.metrics_temporal`.
+``colorfulness_gap``, ``hue_accuracy``, ``chroma_ratio`` (design.md section 5). Temporal metrics
+live in :mod:`colorvid.plugins.metrics_temporal`.
 
 Every metric takes RGB videos as float tensors in [0, 1] shaped ``(T, 3, H, W)`` (the colorized
 ``pred`` and the original ``ref``), computes in float64, and reports the mean over frames of a
@@ -25,11 +25,14 @@ from colorvid.core.interfaces import Metric
 __all__ = [
     "ColorfulnessGapMetric",
     "ColorfulnessMetric",
+    "ChromaRatioMetric",
+    "HueAccuracyMetric",
     "PsnrMetric",
     "RmseAbMetric",
     "RmseRgbMetric",
     "SsimMetric",
     "colorfulness",
+    "hue_agreement",
 ]
 
 
@@ -174,6 +177,78 @@ class ColorfulnessGapMetric(Metric):
         return (colorfulness(pred) - colorfulness(ref)).abs()
 
 
+# The original's pixels that count as coloured (Lab chroma above this), and the colorized chroma
+# below which a pixel counts as grey (no hue): design.md section 5.
+COLOURED_CHROMA = 10.0
+GREY_CHROMA = 5.0
+
+
+def hue_agreement(pred: Tensor, ref: Tensor, degrees: float = 30.0) -> tuple[Tensor, Tensor]:
+    """Per frame of two ``(T, 3, H, W)`` RGB videos: (hue accuracy, chroma ratio), each ``(T,)``.
+
+    Over the original's coloured pixels (Lab chroma > 10), hue accuracy is the share, weighted
+    by the original's chroma, whose colorized pixel has chroma > 5 and a hue angle
+    ``atan2(b, a)`` within ``degrees`` of the original's; chroma ratio is the mean colorized
+    chroma over those pixels divided by the original's mean. Frames with no coloured pixel give
+    NaN (there is nothing to judge), which the video mean skips.
+    """
+    p = rgb_to_lab(pred.detach().to(torch.float64).cpu())
+    r = rgb_to_lab(ref.detach().to(torch.float64).cpu())
+    pa, pb = p[:, 1], p[:, 2]
+    ra, rb = r[:, 1], r[:, 2]
+    pc, rc = torch.hypot(pa, pb), torch.hypot(ra, rb)  # (T, H, W)
+    coloured = rc > COLOURED_CHROMA
+    diff = torch.atan2(pb, pa) - torch.atan2(rb, ra)
+    diff = torch.remainder(diff + torch.pi, 2 * torch.pi) - torch.pi  # wrapped to [-pi, pi)
+    hit = coloured & (pc > GREY_CHROMA) & (diff.abs() <= degrees * torch.pi / 180.0)
+    weight = torch.where(coloured, rc, 0.0).flatten(1).sum(1)
+    hits = torch.where(hit, rc, 0.0).flatten(1).sum(1)
+    count = coloured.flatten(1).sum(1)
+    nan = torch.full_like(weight, float("nan"))
+    accuracy = torch.where(count > 0, hits / weight.clamp(min=1e-12), nan)
+    pred_chroma = torch.where(coloured, pc, 0.0).flatten(1).sum(1)
+    ratio = torch.where(count > 0, pred_chroma / weight.clamp(min=1e-12), nan)
+    return accuracy, ratio
+
+
+class _HueAgreementMetric(Metric):
+    higher_is_better = True
+
+    def _values(self, pred: Tensor, ref: Tensor) -> tuple[Tensor, Tensor]:
+        self.check_pair(pred, ref, self.name)
+        return hue_agreement(pred, ref)
+
+    def compute(self, pred: Tensor, ref: Tensor) -> float:
+        values = self.per_frame(pred, ref)
+        valid = values[~values.isnan()]
+        return float(valid.mean()) if valid.numel() else float("nan")
+
+
+class HueAccuracyMetric(_HueAgreementMetric):
+    """Share of the original's coloured pixels (chroma > 10, weighted by chroma) that the
+    colorized frame paints with chroma > 5 and a hue within 30 degrees; higher is better.
+
+    Grey output scores 0; random hues about 0.17. 30 degrees, not 45, so that grass painted olive
+    does not count as green (design.md section 5). Mean over frames that have coloured pixels.
+    """
+
+    name = "hue_accuracy"
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        return self._values(pred, ref)[0]
+
+
+class ChromaRatioMetric(_HueAgreementMetric):
+    """Mean colorized chroma / mean original chroma over the original's coloured pixels
+    (1 = as saturated as the original, grey 0); read it beside ``hue_accuracy``.
+    """
+
+    name = "chroma_ratio"
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        return self._values(pred, ref)[1]
+
+
 @colorvid.hookimpl
 def register_metrics(register) -> None:
     register("rmse_ab", RmseAbMetric,
@@ -186,3 +261,9 @@ def register_metrics(register) -> None:
              description="Hasler & Suesstrunk colourfulness of the output, mean over frames")
     register("colorfulness_gap", ColorfulnessGapMetric,
              description="|colourfulness(output) - colourfulness(original)|, mean over frames")
+    register("hue_accuracy", HueAccuracyMetric,
+             description="share of coloured pixels (chroma-weighted) painted within 30 degrees "
+                         "of the original hue")
+    register("chroma_ratio", ChromaRatioMetric,
+             description="mean output chroma / mean original chroma on the original's coloured "
+                         "pixels")

@@ -1,6 +1,7 @@
 """``colorvid train``: fine-tune Zhang / Larsson or train LRCN on your videos.
 
     colorvid train --model lrcn --data clips/ --out runs/lrcn [--preset tiny|full]
+    colorvid train --model zhang --corpus photos_and_videos/ --out runs/z --crop 176
     torchrun --nproc_per_node 2 -m colorvid train --model zhang --data clips/ --out runs/z
 """
 
@@ -17,12 +18,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train a colorizer on videos (split 80/10/10 by video). "
                        "Defaults are the paper's hyper-parameters.")
     p.add_argument("--model", required=True, choices=("zhang", "lrcn", "larsson"))
-    p.add_argument("--data", nargs="+", required=True, metavar="DIR",
-                   help="video files or folders (searched recursively)")
+    p.add_argument("--data", nargs="+", default=[], metavar="DIR",
+                   help="video files or folders (searched recursively), split 80/10/10 by video")
+    p.add_argument("--corpus", nargs="+", default=[], metavar="DIR",
+                   help="folders of colour photos and videos, decoded once into a cache and "
+                   "sampled by area (a MANIFEST.tsv there is checked; 'heldout' folders and "
+                   "MANIFEST kinds are never used); instead of --data/--images")
+    p.add_argument("--cache", metavar="DIR",
+                   help="the decoded cache of --corpus (default RUN_DIR/../cache; reused)")
+    p.add_argument("--samples-per-epoch", type=int, default=4096, metavar="N",
+                   help="--corpus: crops drawn per epoch (default 4096)")
+    p.add_argument("--freeze-cnn", dest="train_cnn", action="store_false",
+                   help="LRCN: train only the LSTM; the CNN keeps its starting (Zhang) weights")
     p.add_argument("--images", nargs="+", default=[], metavar="DIR",
                    help="image folders as a second source (single frames: zhang, larsson)")
     p.add_argument("--out", required=True, metavar="RUN_DIR")
-    p.add_argument("--preset", default="tiny", choices=("tiny", "full"))
+    p.add_argument("--preset", default="tiny", choices=("tiny", "small", "full"))
     p.add_argument("--loss", help="any registered loss (default: the model's own)")
     p.add_argument("--init", metavar="FILE",
                    help="starting weights (LRCN: a zhang file for its CNN; default the shipped "
@@ -53,14 +64,18 @@ def run(args: argparse.Namespace) -> int:
     from colorvid.core.training.trainer import TrainConfig, TrainError, train
     from colorvid.core.weights import WeightsError
 
+    if not args.data and not args.corpus:
+        raise CLIError("give the training data: --data VIDEOS... or --corpus FOLDERS...")
     for name in ("steps", "batch_size", "crop", "seq_len", "max_frames", "checkpoint_every",
-                 "val_every"):
+                 "val_every", "samples_per_epoch"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out, preset=args.preset, loss=args.loss,
-        init=args.init, images=args.images, steps=args.steps, batch_size=args.batch_size,
+        init=args.init, images=args.images, corpus=args.corpus, cache=args.cache,
+        samples_per_epoch=args.samples_per_epoch, train_cnn=args.train_cnn,
+        steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, crop=args.crop, seq_len=args.seq_len, seq_mode=args.seq_mode,
         rebalance=args.rebalance, fps=args.fps,
         max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,

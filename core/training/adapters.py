@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from colorvid.core.bins import AB_BINS_SHA256
@@ -145,12 +146,24 @@ class LRCNAdapter(TrainAdapter):
         return LRCNNet(LRCNConfig.preset(self.preset))
 
     def initialise(self, init: str | None) -> str | None:
+        """``init`` is a zhang file (the CNN; the LSTM starts from scratch) or an lrcn file (the
+        whole network: a continued run); option ``cnn_init``, a zhang file, then replaces the
+        CNN (a continued LSTM over a newer CNN)."""
+        from colorvid.core.weights import read_config
+
         path = Path(init) if init else default_weights_path("zhang", self.preset)
         if not path.is_file():
             warnings.warn(f"lrcn: no Zhang weights to start the CNN from ({path}); training it "
                           "from scratch", stacklevel=2)
             return None
-        _load_net_weights(self.net.cnn, "zhang", self.preset, path)
+        if read_config(path).get("model") == "lrcn":
+            _load_net_weights(self.net, "lrcn", self.preset, path)
+        else:
+            _load_net_weights(self.net.cnn, "zhang", self.preset, path)
+        cnn = self.options.get("cnn_init")
+        if cnn:
+            _load_net_weights(self.net.cnn, "zhang", self.preset, Path(cnn))
+            return f"{path} (CNN from {cnn})"
         return str(path)
 
     def __init__(self, preset: str, init: str | None = None,
@@ -164,10 +177,22 @@ class LRCNAdapter(TrainAdapter):
             raise ValueError(f"lrcn: seq_mode must be 'all' or 'last', got {self.seq_mode!r}")
 
     def frozen(self) -> list[nn.Module]:
-        return [self.net.cnn.model_out]  # the decoder: the 313 bin centres, fixed
+        # The decoder (the 313 bin centres) is fixed; with train_cnn=False the whole CNN is: only
+        # the LSTM learns (3x cheaper steps: no backward through the CNN), and LRCN's per-frame
+        # colours stay those of the Zhang weights it started from.
+        if not self.options.get("train_cnn", True):
+            return [self.net.cnn]
+        return [self.net.cnn.model_out]
 
     def outputs(self, net: nn.Module, L: Tensor) -> dict[str, Tensor]:
-        logits, seq = net(L)  # (B, T, 313, h, w) each
+        b, t = L.shape[:2]
+        if self.options.get("train_cnn", True):
+            logits, seq = net(L)  # (B, T, 313, h, w) each
+        else:
+            with torch.no_grad():
+                logits = net.frame_logits(L.flatten(0, 1))
+            logits = logits.view(b, t, *logits.shape[1:])
+            seq, _ = net.temporal(logits)
         seq = seq if self.seq_mode == "all" else seq[:, -1:]
         return {"logits": logits.flatten(0, 1), "seq_logits": seq.flatten(0, 1)}
 
@@ -175,6 +200,14 @@ class LRCNAdapter(TrainAdapter):
         out = super().targets(batch)
         seq_ab = batch["ab"] if self.seq_mode == "all" else batch["ab"][:, -1:]
         out["seq_ab"] = seq_ab.flatten(0, 1)
+        if self.seq_mode == "all":
+            # For the temporal loss: the sequence layout and each sequence's per-frame shift of
+            # the view in pixels (exact for synthetic pans; NaN for real video).
+            b, t = batch["L"].shape[:2]
+            out["seq_shape"] = torch.tensor([b, t])
+            out["seq_L"] = batch["L"].flatten(0, 1)
+            if "shift" in batch:
+                out["shift"] = batch["shift"]
         return out
 
 

