@@ -11,7 +11,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/b
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
 # The build inputs: a change to any of them reinstalls (and so recompiles csrc/).
-BUILD_INPUTS := pyproject.toml CMakeLists.txt core/_package_init.py core/_package_main.py $(shell find csrc -type f 2>/dev/null)
+BUILD_INPUTS := pyproject.toml CMakeLists.txt package/__init__.py package/__main__.py $(shell find csrc -type f 2>/dev/null)
 
 # Build requirements installed into the venv so the editable build can run without isolation
 # (no second download of the build backend on every reinstall, and an incremental build dir).
@@ -39,7 +39,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) -m colorvid.core.demo
+	$(PY) -m colorvid.core.cli.demo
 
 bench: $(STAMP)
 	$(PY) -m pytest benches --benchmark-only

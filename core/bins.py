@@ -1,7 +1,8 @@
 """The 313 quantised ab bins of Zhang et al. (design.md section 2) and nearest-bin lookup.
 
-The centres ship as data (``data/ab_bins_313.csv``) in the reference order: a ascending, then b
-ascending, grid step 10; index 120 is (0, 0). They cannot be re-derived from a gamut rule.
+The centres ship as data (``ab_bins_313.csv``, beside this module) in the reference order: a
+ascending, then b ascending, grid step 10; index 120 is (0, 0). They cannot be re-derived from a
+gamut rule.
 
 >>> centres = ab_bins()
 >>> tuple(centres.shape), centres[120].tolist()
@@ -31,7 +32,7 @@ _CHUNK = 32768
 @functools.cache
 def ab_bins_numpy() -> np.ndarray:
     """The 313 bin centres as a read-only int64 array of shape (313, 2), columns (a, b)."""
-    text = resources.files("colorvid.core").joinpath("data/ab_bins_313.csv").read_text()
+    text = resources.files("colorvid.core").joinpath("ab_bins_313.csv").read_text()
     rows = [line for line in text.splitlines() if line and not line.startswith("#")]
     if rows[0] != "a,b":
         raise RuntimeError("colorvid: corrupt ab_bins_313.csv (missing 'a,b' header)")

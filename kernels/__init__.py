@@ -4,7 +4,7 @@ Each op has a pure-torch reference (:mod:`colorvid.kernels.reference`, the groun
 tests), a C++ CPU implementation in the ``_cpu`` pybind11 module (sources in ``csrc/cpu/``,
 mirroring this folder by file name) and a Triton kernel for CUDA tensors (``triton_*.py``).
 :mod:`colorvid.kernels.dispatch` picks one per call; ``COLORVID_KERNELS=reference|cpp|triton``
-forces one.
+forces one. May import: this folder and :mod:`colorvid.core.bins` (the base of ``colorvid.core``).
 """
 
 from colorvid.kernels.dispatch import IMPLEMENTATIONS, KernelUnavailableError, select_implementation

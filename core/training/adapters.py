@@ -1,6 +1,7 @@
 """How each trainable model turns a batch into the outputs its loss reads.
 
-A batch from :mod:`colorvid.core.data` is ``{"L": (B, T, 1, c, c), "ab": (B, T, 2, c, c)}``.
+A batch from :mod:`colorvid.core.training.data` is
+``{"L": (B, T, 1, c, c), "ab": (B, T, 2, c, c)}``.
 An adapter owns the network, its training module (what DistributedDataParallel wraps: its
 ``forward`` returns the outputs dict), the loss-side ground truth, and how the trained network
 is saved as a colorvid weights file.

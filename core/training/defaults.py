@@ -4,9 +4,10 @@
 
 Data: a folder of real colour photos and videos (by default the project's corpus, whose
 ``MANIFEST.tsv`` gives every file's sha256, package and licence; any other folder of photos and
-videos works, e.g. your own footage). It is decoded once into ``OUT/cache`` (core/data/cache.py)
-and served as crops at the scale of inference. Files under a folder named ``heldout`` (and
-MANIFEST kinds ``video-heldout``) are never trained on: they are the validation clips.
+videos works, e.g. your own footage). It is decoded once into ``OUT/cache``
+(core/training/data/cache.py) and served as crops at the scale of inference. Files under a
+folder named ``heldout`` (and MANIFEST kinds ``video-heldout``) are never trained on: they are
+the validation clips.
 
 Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` that stops after
 ``--minutes`` (checkpoints and weights written as it goes, so it can stop at any moment):
@@ -70,7 +71,7 @@ def install(run_file: Path) -> Path:
 def evaluate_weights(model: str, weights: Path, videos: list[Path], out: Path,
                      frames: int = 48, stride: int = 2) -> dict[str, float]:
     """Mean over ``videos`` of the colour metrics of one weights file (the sweep's score)."""
-    from colorvid.core.evaluate import EvalConfig, evaluate
+    from colorvid.core.evaluation.runner import EvalConfig, evaluate
 
     metrics = ["hue_accuracy", "chroma_ratio", "colorfulness", "psnr"]
     result = evaluate(videos, out, EvalConfig(

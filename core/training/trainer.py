@@ -2,9 +2,9 @@
 
 One process, or N under ``torchrun --nproc_per_node N -m colorvid train ...``
 (DistributedDataParallel: gloo on CPU, nccl on CUDA). Every rank builds the same model from the
-same seed; the :class:`~colorvid.core.data.SequenceSampler` hands each rank whole sequences;
-gradients are averaged, so all ranks hold identical weights after every step. Rank 0 writes the
-run folder:
+same seed; the :class:`~colorvid.core.training.data.SequenceSampler` hands each rank whole
+sequences; gradients are averaged, so all ranks hold identical weights after every step.
+Rank 0 writes the run folder:
 
     RUN_DIR/checkpoint.pt            latest checkpoint (atomic; --resume continues from it)
     RUN_DIR/<model>-<preset>.safetensors   the trained weights + config + class prior
@@ -30,7 +30,11 @@ import torch.distributed as dist
 from torch import Tensor
 
 from colorvid.core.color import rgb_to_lab
-from colorvid.core.data import (
+from colorvid.core.host import accepted_options, get_host
+from colorvid.core.interfaces import Loss
+from colorvid.core.training.adapters import TrainAdapter, make_adapter
+from colorvid.core.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from colorvid.core.training.data import (
     IMAGE_SUFFIXES,
     ImageFolderDataset,
     SequenceSampler,
@@ -40,10 +44,6 @@ from colorvid.core.data import (
     find_media,
     split_by_video,
 )
-from colorvid.core.host import accepted_options, get_host
-from colorvid.core.interfaces import Loss
-from colorvid.core.training.adapters import TrainAdapter, make_adapter
-from colorvid.core.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainError", "Trainer", "train"]
 
@@ -65,8 +65,9 @@ class TrainConfig:
     loss: str | None = None
     init: str | None = None  # starting weights (fine-tuning; LRCN: a zhang file for its CNN)
     images: list[str] = dataclasses.field(default_factory=list)  # image folders (seq_len 1)
-    # Folders of photos and videos served from a decoded cache (core/data/cache.py): crops at the
-    # inference scale, sampled by area; MANIFEST.tsv honoured; folders named "heldout" skipped.
+    # Folders of photos and videos served from a decoded cache (core/training/data/cache.py):
+    # crops at the inference scale, sampled by area; MANIFEST.tsv honoured; folders named
+    # "heldout" skipped.
     corpus: list[str] = dataclasses.field(default_factory=list)
     cache: str | None = None  # the decoded cache's folder (default: RUN_DIR/../cache)
     samples_per_epoch: int = 4096  # corpus samples per epoch (crops are drawn anew each epoch)
@@ -161,7 +162,7 @@ class Trainer:
             raise TrainError(f"--resume: {ckpt} does not exist; start without --resume")
 
     def _build_corpus(self) -> None:
-        from colorvid.core.data.cache import CorpusDataset, build_cache
+        from colorvid.core.training.data.cache import CorpusDataset, build_cache
 
         cfg = self.cfg
         folder = Path(cfg.cache) if cfg.cache else self.out.parent / "cache"

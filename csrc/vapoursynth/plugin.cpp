@@ -1,9 +1,9 @@
 // The native VapourSynth API4 plugin behind `core.colorvid.*`.
 //
 // VapourSynth only lets native plugins register a namespace, so this file is the thin native
-// shell of a filter whose work happens in Python (colorvid.core.vsfilter): it validates nothing
-// about colour or models itself. create() hands the clip's format and the user's arguments to
-// vsfilter.native_create(), which returns a session object and the output format; getFrame()
+// shell of a filter whose work happens in Python (colorvid.core.vapoursynth.filter): it validates
+// nothing about colour or models itself. create() hands the clip's format and the user's arguments
+// to filter.native_create(), which returns a session object and the output format; getFrame()
 // requests frames n-window+1..n, hands their planes to session.process() as memoryviews (no
 // copy) together with writable memoryviews of the new frame's planes, then releases every view
 // before any frame is freed. The filter is fmParallel: several getFrame calls run at once, each
@@ -119,7 +119,7 @@ PyObj* video_info_to_dict(const PythonApi& py, const VSVideoInfo* vi) {
 // Calls module.native_create(function, info, args) -> (session, spec ints). Sets *error.
 bool python_create(const PythonApi& py, FilterData* d, const VSMap* in, const VSVideoInfo* vi,
                    const VSAPI* vsapi, std::vector<long long>* spec, std::string* error) {
-    Ref module(&py, py.PyImport_ImportModule("colorvid.core.vsfilter"));
+    Ref module(&py, py.PyImport_ImportModule("colorvid.core.vapoursynth.filter"));
     if (!module) {
         *error = "cannot import the colorvid Python package in this process (" +
                  take_error(py) + "); install colorvid into the Python that runs the script";

@@ -11,7 +11,7 @@ import torch
 import colorvid
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.frames import frames_to_l, to_rgb_float
-from colorvid.core.video import read_frames
+from colorvid.core.video.decode import read_frames
 
 
 def _lab(rgb: np.ndarray) -> torch.Tensor:

@@ -1,11 +1,11 @@
-"""`make demo` (python -m colorvid.core.demo) on a short real clip, and its failure message."""
+"""`make demo` (python -m colorvid.core.cli.demo) on a short real clip, and its failure message."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-from colorvid.core import demo
+from colorvid.core.cli import demo
 
 
 def test_demo_writes_video_and_strip(carphone_y4m, tmp_path, capsys):

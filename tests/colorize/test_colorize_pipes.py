@@ -21,7 +21,7 @@ import torch
 from colorvid.core.color import rgb_to_lab
 
 _SCRIPT = Path(sys.executable).with_name("colorvid")
-COLORVID = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "colorvid.core.cli"]
+COLORVID = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "colorvid"]
 
 
 def _l(frames: list[np.ndarray]) -> torch.Tensor:

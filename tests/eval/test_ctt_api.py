@@ -12,7 +12,13 @@ from ctt_helpers import make_report, post_rating, request
 from scipy import stats
 
 from colorvid.core.cli import main
-from colorvid.core.ctt import RatingStore, make_server, serve_in_thread, summarize, t_quantile
+from colorvid.core.evaluation.ctt import (
+    RatingStore,
+    make_server,
+    serve_in_thread,
+    summarize,
+    t_quantile,
+)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +169,7 @@ def test_cli_ctt_results(report, tmp_path, capsys):
 
 def test_cli_ctt_serve_binds_localhost(report, tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "colorvid.core.cli", "ctt", "serve", str(report), "--port", "0",
+        [sys.executable, "-m", "colorvid", "ctt", "serve", str(report), "--port", "0",
          "--db", str(tmp_path / "s.sqlite")],
         stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
@@ -178,7 +184,7 @@ def test_cli_ctt_serve_binds_localhost(report, tmp_path):
 
 
 def test_load_clips_lists_the_report_clips(report, tmp_path):
-    from colorvid.core.ctt import load_clips
+    from colorvid.core.evaluation.ctt import load_clips
 
     clips = load_clips(report)
     assert sorted(c.model for c in clips) == ["grey", "original", "tint"]

@@ -16,7 +16,7 @@ import time
 import pytest
 from ctt_helpers import make_report
 
-from colorvid.core.ctt import make_server, serve_in_thread
+from colorvid.core.evaluation.ctt import make_server, serve_in_thread
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

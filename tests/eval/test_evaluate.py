@@ -1,4 +1,5 @@
-"""``colorvid.core.evaluate`` and ``colorvid eval`` on short real clips with in-process plugins."""
+"""``colorvid.core.evaluation.runner`` and ``colorvid eval`` on short real clips with in-process
+plugins."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from PIL import Image
 import colorvid
 from colorvid.core.cli import main
 from colorvid.core.color import rgb_to_lab
-from colorvid.core.evaluate import EvalConfig, evaluate, find_videos
+from colorvid.core.evaluation.runner import EvalConfig, evaluate, find_videos
 from colorvid.core.frames import frames_to_l
 from colorvid.core.interfaces import Colorizer, Metric
-from colorvid.core.video import read_frames
+from colorvid.core.video.decode import read_frames
 
 FRAMES = 4
 
@@ -267,7 +268,7 @@ def test_find_videos_expands_folders_and_rejects_missing(clips_dir, tmp_path):
 
 
 def test_parse_option_value():
-    from colorvid.core.commands.eval import parse_option_value
+    from colorvid.core.cli.eval import parse_option_value
 
     assert parse_option_value("False") is False and parse_option_value("none") is None
     assert parse_option_value("3") == 3 and parse_option_value("0.5") == 0.5

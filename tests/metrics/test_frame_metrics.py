@@ -9,7 +9,7 @@ from skimage.color import rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import colorvid
-from colorvid.core.video import read_frames
+from colorvid.core.video.decode import read_frames
 from colorvid.plugins.metrics import colorfulness
 
 

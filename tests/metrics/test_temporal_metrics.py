@@ -9,7 +9,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.spatial.distance import jensenshannon
 
 import colorvid
-from colorvid.core.video import read_frames
+from colorvid.core.video.decode import read_frames
 from colorvid.plugins.metrics_temporal import channel_histograms, farneback_flow, js_divergence
 
 

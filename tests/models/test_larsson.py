@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import colorvid
 from colorvid.core import cli
 from colorvid.core.frames import frames_to_l
-from colorvid.core.video import read_frames
+from colorvid.core.video.decode import read_frames
 from colorvid.core.weights import WeightsError, read_config
 from colorvid.plugins.models.larsson import LarssonColorizer, l_to_grey
 from colorvid.plugins.models.larsson_decode import (

@@ -13,7 +13,7 @@ import colorvid
 from colorvid.core import cli
 from colorvid.core.bins import ab_bins
 from colorvid.core.frames import frames_to_l, lab_to_frames
-from colorvid.core.video import read_frames
+from colorvid.core.video.decode import read_frames
 from colorvid.core.weights import WeightsError, read_config, save_weights
 from colorvid.plugins.models.zhang import ZhangColorizer
 from colorvid.plugins.models.zhang_import import import_released

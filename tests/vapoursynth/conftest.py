@@ -45,7 +45,7 @@ def threads(core) -> Iterator[Callable[[int], None]]:
 @pytest.fixture(scope="session")
 def carphone_rgb(carphone_clip: Path) -> list[np.ndarray]:
     """The first 4 frames of the real carphone clip, RGB uint8 (144, 176, 3), decoded by PyAV."""
-    from colorvid.core.video import read_frames
+    from colorvid.core.video.decode import read_frames
 
     return [rgb for _, rgb in read_frames(carphone_clip, count=4)]
 

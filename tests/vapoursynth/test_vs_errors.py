@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import colorvid
-from colorvid.core.vsfilter import FUNCTIONS
+from colorvid.core.vapoursynth.filter import FUNCTIONS
 
 vs = pytest.importorskip("vapoursynth")
 

@@ -8,7 +8,7 @@ import torch
 from vs_helpers import all_frames, frame_planes
 
 from colorvid.core.color import rgb_to_lab
-from colorvid.core.vsfilter_color import grey_to_l
+from colorvid.core.vapoursynth.color import grey_to_l
 
 vs = pytest.importorskip("vapoursynth")
 
@@ -99,7 +99,7 @@ def test_gray_input_to_chosen_format(core, blank, test_colorizers):
 def test_numpy_colour_maths_matches_core_color():
     """The filter's numpy conversions agree with colorvid.core.color (the torch reference)."""
     from colorvid.core.color import lab_to_rgb as torch_lab_to_rgb
-    from colorvid.core.vsfilter_color import lab_to_rgb, rgb_to_l
+    from colorvid.core.vapoursynth.color import lab_to_rgb, rgb_to_l
 
     y = np.linspace(0, 1, 1001, dtype=np.float32)[None]
     ref = rgb_to_lab(torch.from_numpy(y).double().expand(3, 1, -1))[0]

@@ -12,7 +12,7 @@ from vs_helpers import WindowTemporalColorizer, all_frames, clip_from_planes, fr
 import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.color import rgb_to_lab
-from colorvid.core.vsfilter_color import grey_to_l
+from colorvid.core.vapoursynth.color import grey_to_l
 
 vs = pytest.importorskip("vapoursynth")
 

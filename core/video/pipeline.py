@@ -15,8 +15,9 @@ Frames out: numpy RGB uint8 ``(H, W, 3)``.
 
 :meth:`VideoColorizer.stream` batches frames (``batch`` at a time, so memory is bounded whatever
 the length) and, for temporal models, carries the model state from frame to frame, resetting it
-at scene cuts (:mod:`colorvid.core.scenecut`). :meth:`VideoColorizer.colorize` treats each frame
-on its own (fresh state), so random access (seeking in a previewer) gives repeatable results.
+at scene cuts (:mod:`colorvid.core.video.scenecut`). :meth:`VideoColorizer.colorize` treats each
+frame on its own (fresh state), so random access (seeking in a previewer) gives repeatable
+results.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from colorvid.core.api import create_colorizer
 from colorvid.core.frames import frames_to_l, lab_to_frames
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer
-from colorvid.core.progress import Progress, ProgressMode
-from colorvid.core.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
-from colorvid.core.transcode import PIPE, Transcoder, TranscodeReport
-from colorvid.core.video import probe
+from colorvid.core.video.decode import probe
+from colorvid.core.video.progress import Progress, ProgressMode
+from colorvid.core.video.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
+from colorvid.core.video.transcode import PIPE, Transcoder, TranscodeReport
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -90,7 +91,7 @@ def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
         device: ``cpu``, ``cuda`` or ``cuda:N`` (else the model's default).
         batch: frames run through the model together in :meth:`VideoColorizer.stream`.
         render_size: override the model's internal resolution (square side in pixels).
-        scene_threshold: scene-cut threshold for temporal models (see colorvid.core.scenecut).
+        scene_threshold: scene-cut threshold for temporal models (see colorvid.core.video.scenecut).
         **options: passed to the colorizer's factory (e.g. ``preset=...``).
 
     Raises:

@@ -45,7 +45,7 @@ import torch
 from PIL import Image
 
 from colorvid.core.color import rgb_to_lab
-from colorvid.core.data.sources import (
+from colorvid.core.training.data.sources import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     MediaError,

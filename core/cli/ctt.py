@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from colorvid.core.ctt import make_server
+    from colorvid.core.evaluation.ctt import make_server
 
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be 0-65535, got {args.port}")
@@ -64,7 +64,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_results(args: argparse.Namespace) -> int:
-    from colorvid.core.ctt import RatingStore, summarize
+    from colorvid.core.evaluation.ctt import RatingStore, summarize
 
     if not 0 < args.confidence < 1:
         raise CLIError(f"--confidence must be between 0 and 1, got {args.confidence}")

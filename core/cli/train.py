@@ -60,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from colorvid.core.data import MediaError
+    from colorvid.core.training.data import MediaError
     from colorvid.core.training.trainer import TrainConfig, TrainError, train
     from colorvid.core.weights import WeightsError
 

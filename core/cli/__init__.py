@@ -1,8 +1,15 @@
-"""The ``colorvid`` command line. Each sub-command lives in ``colorvid.core.commands.<name>``
-and provides ``add_parser(subparsers)``; the parser's ``func(args) -> int`` runs it.
+"""colorvid.core.cli: the ``colorvid`` command line (this module: the argparse front, ``main``).
+
+Each sub-command lives in ``colorvid.core.cli.<name>`` (listed in :data:`COMMAND_MODULES`) and
+provides ``add_parser(subparsers)``; the parser's ``func(args) -> int`` runs it. ``demo`` is the
+script of ``make demo`` (``python -m colorvid.core.cli.demo``), not a sub-command.
 
 Errors the user can fix (bad input, unknown names) are printed as one line on stderr with a
 non-zero exit status, never as a traceback.
+
+The top layer: may import anything of colorvid, and nothing outside this folder imports it
+(``colorvid/__main__.py`` aside). ``python -m colorvid`` runs :func:`main`; this package has
+no ``__main__`` of its own, so that importing anything here runs nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +22,12 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_MODULES", "CLIError", "build_parser", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "colorvid.core.commands.plugins",
-    "colorvid.core.commands.weights",
-    "colorvid.core.commands.eval",
-    "colorvid.core.commands.ctt",
-    "colorvid.core.commands.colorize",
-    "colorvid.core.commands.train",
+    "colorvid.core.cli.plugins",
+    "colorvid.core.cli.weights",
+    "colorvid.core.cli.eval",
+    "colorvid.core.cli.ctt",
+    "colorvid.core.cli.colorize",
+    "colorvid.core.cli.train",
 )
 
 
@@ -58,6 +65,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("colorvid: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

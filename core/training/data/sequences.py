@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from colorvid.core.color import rgb_to_lab
-from colorvid.core.data.sources import (
+from colorvid.core.training.data.sources import (
     MediaError,
     decode_resampled,
     load_image,
@@ -81,7 +81,7 @@ class VideoSequenceDataset(_CroppedFrames):
     """Sequences of ``seq_len`` consecutive frames from videos decoded at ``fps``.
 
     Args:
-        videos: video files (e.g. one split of :func:`~colorvid.core.data.split_by_video`).
+        videos: video files (e.g. one split of :func:`~colorvid.core.training.data.split_by_video`).
         seq_len: frames per sequence (the paper: 6).
         crop: square crop side, the same for every frame of a sequence (224 Zhang, 256 Larsson).
         fps: frame rate the videos are resampled to (the paper: 25).
@@ -94,7 +94,7 @@ class VideoSequenceDataset(_CroppedFrames):
         seed: seed of the crop positions.
 
     Files that cannot be decoded, or are shorter than ``seq_len`` frames, are reported by name
-    (a :class:`~colorvid.core.data.sources.MediaWarning`, and in ``skipped``) and left out.
+    (a :class:`~colorvid.core.training.data.sources.MediaWarning`, and in ``skipped``) and left out.
     """
 
     def __init__(self, videos: Sequence[str | Path], *, seq_len: int = 6, crop: int = 224,

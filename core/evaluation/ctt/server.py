@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from colorvid.core.ctt.page import PAGE
-from colorvid.core.ctt.store import Clip, RatingError, RatingStore, load_clips
+from colorvid.core.evaluation.ctt.page import PAGE
+from colorvid.core.evaluation.ctt.store import Clip, RatingError, RatingStore, load_clips
 
 __all__ = ["CttServer", "MAX_BODY", "RATER_RE", "make_server", "serve_in_thread"]
 

@@ -16,15 +16,15 @@ import threading
 from types import FrameType
 
 from colorvid.core.cli import CLIError
-from colorvid.core.pipeline import (
+from colorvid.core.video.decode import VideoError
+from colorvid.core.video.pipeline import (
     DEFAULT_BATCH,
     DEFAULT_MODEL,
     ColorizeError,
     colorize_video,
     open_colorizer,
 )
-from colorvid.core.progress import MODES
-from colorvid.core.video import VideoError
+from colorvid.core.video.progress import MODES
 
 __all__ = ["add_parser", "run"]
 

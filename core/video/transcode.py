@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
-from colorvid.core.video import VideoError, _open
+from colorvid.core.video.decode import VideoError, _open
 
 __all__ = ["PIPE", "Y4M_FORMAT", "TranscodeReport", "Transcoder"]
 

@@ -1,7 +1,9 @@
 """colorvid: automatic colorization of black-and-white video.
 
-Installed as ``colorvid/__init__.py`` by the build (CMakeLists.txt); the code lives in
-``colorvid.core``, ``colorvid.plugins`` and ``colorvid.kernels``.
+Installed as ``colorvid/__init__.py`` by the build (CMakeLists.txt), with ``__main__.py`` of this
+folder beside it; the code lives in ``colorvid.core``, ``colorvid.plugins`` and
+``colorvid.kernels`` (the README's "How the code is laid out"). This module only re-exports the
+public API.
 
 >>> import colorvid, torch
 >>> grey = colorvid.create_colorizer("grey")
@@ -27,7 +29,12 @@ from colorvid.core.color import (
 from colorvid.core.hookspecs import hookimpl
 from colorvid.core.host import PluginError, PluginHost, get_host, reset_host
 from colorvid.core.interfaces import Colorizer, Loss, Metric
-from colorvid.core.pipeline import ColorizeError, VideoColorizer, colorize_video, open_colorizer
+from colorvid.core.video.pipeline import (
+    ColorizeError,
+    VideoColorizer,
+    colorize_video,
+    open_colorizer,
+)
 
 try:
     __version__ = _metadata.version("colorvid")

@@ -1,4 +1,4 @@
-"""Plane <-> Lab conversions of the VapourSynth filter (see :mod:`colorvid.core.vsfilter`).
+"""Plane <-> Lab conversions of the VapourSynth filter (:mod:`colorvid.core.vapoursynth.filter`).
 
 Input planes become Lab L (``(H, W)`` float32); predicted ab plus that L become the output
 planes. Only chroma is predicted: YUV output keeps the input luma plane untouched (the native

@@ -5,7 +5,7 @@ The data path per video is the one users get: RGB uint8 -> L (:func:`frames_to_l
 ``colorizer.predict_ab`` -> :func:`lab_to_frames` -> RGB uint8, and metrics compare that with the
 decoded original. The ``grey`` baseline (ab = 0) is always the first row.
 
->>> from colorvid.core.evaluate import EvalConfig, evaluate
+>>> from colorvid.core.evaluation.runner import EvalConfig, evaluate
 >>> result = evaluate(["clip.mp4"], "report", EvalConfig(models=["grey"]))  # doctest: +SKIP
 >>> result.summary()["grey"]["rmse_ab"]  # doctest: +SKIP
 """
@@ -27,7 +27,7 @@ from colorvid.core.api import create_colorizer, create_metric
 from colorvid.core.frames import frames_to_l, lab_to_frames
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer, Metric
-from colorvid.core.video import probe, read_frames
+from colorvid.core.video.decode import probe, read_frames
 
 __all__ = [
     "BASELINE",
@@ -263,7 +263,7 @@ def evaluate(
     Failures of one model or metric on one video are recorded as cells with an error and the run
     goes on; an unreadable video is recorded in ``videos[i].error``.
     """
-    from colorvid.core import evaluate_report as report  # pictures and files (matplotlib, PIL)
+    from colorvid.core.evaluation import report  # pictures and files (matplotlib, PIL)
 
     config = config or EvalConfig()
     config.validate()

@@ -34,8 +34,8 @@ from torch import Tensor
 
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer
-from colorvid.core.vsfilter_batch import Batcher, FeatureCache
-from colorvid.core.vsfilter_color import (
+from colorvid.core.vapoursynth.batch import Batcher, FeatureCache
+from colorvid.core.vapoursynth.color import (
     CF_GRAY,
     CF_RGB,
     CF_YUV,

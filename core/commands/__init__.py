@@ -1,1 +1,0 @@
-"""Sub-commands of the ``colorvid`` CLI, one module each."""

@@ -1,0 +1,12 @@
+"""colorvid.core.vapoursynth: the Python side of the native VapourSynth filter ``core.colorvid.*``.
+
+The native plugin (csrc/vapoursynth/plugin.cpp) imports ``colorvid.core.vapoursynth.filter`` by
+name and calls its ``native_create``; the session it returns processes frames.
+
+- ``filter``: option checking, the colorizer, the per-frame path and temporal windows;
+- ``batch``: batching of concurrent frame requests, the per-frame feature cache;
+- ``color``: VapourSynth planes <-> Lab (numpy, single-threaded per frame).
+
+May import: the base modules of ``colorvid.core``, ``colorvid.kernels``, ``colorvid.core.video``,
+the public API (``colorvid``) and this folder. Importing this package does not import VapourSynth.
+"""
