@@ -103,7 +103,7 @@ class LRCNLoss(Loss):
         weights = None if weights is None else weights.to(seq_logits.device)
         l_seq = rebalanced_cross_entropy(seq_logits, seq_ab, weights, self.k, self.sigma)
         loss = (1.0 - self.beta) * l_seq
-        if self.beta > 0 and outputs["logits"].requires_grad:
+        if self.beta > 0:  # (a constant when the CNN is frozen: harmless, and cheap)
             loss = loss + self.beta * self.cl(outputs, batch)
         if self.warp_weight > 0 and "seq_shape" in batch:
             loss = loss + self.warp_weight * self.warp_loss(seq_logits, seq_ab, batch)

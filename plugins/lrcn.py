@@ -31,7 +31,7 @@ import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.lrcn_net import LRCNConfig, LRCNNet
-from colorvid.plugins.models.common import setup_network
+from colorvid.plugins.models.common import resolve_saturation, setup_network
 from colorvid.plugins.models.zhang_net import ANNEAL_TEMPERATURE, DECODE_MODES, DecodeMode
 
 __all__ = ["LRCNColorizer", "create_lrcn"]
@@ -60,7 +60,8 @@ class LRCNColorizer(Colorizer):
         dtype: str | torch.dtype | None = None,
         window: int | None = DEFAULT_WINDOW,
         decode: DecodeMode = "annealed_mean",
-        temperature: float = ANNEAL_TEMPERATURE,
+        temperature: float | None = None,
+        saturation: float | None = None,
     ) -> None:
         if window is not None and (isinstance(window, bool) or not isinstance(window, int)
                                    or window < 1):
@@ -76,7 +77,13 @@ class LRCNColorizer(Colorizer):
                       expect_config={"bins_sha256": AB_BINS_SHA256})
         self.window = window
         self.decode_mode: DecodeMode = decode
-        self.temperature = float(temperature)
+        if temperature is not None and (isinstance(temperature, bool) or not isinstance(
+                temperature, (int, float)) or temperature <= 0):
+            raise ValueError(f"lrcn: temperature must be a number > 0, got {temperature!r}")
+        # As zhang: the weights file may name the temperature it was calibrated for.
+        file_t = (self.weights_config or {}).get("decode_temperature")
+        self.temperature = float(temperature or file_t or ANNEAL_TEMPERATURE)
+        self.saturation = resolve_saturation(saturation, self.weights_config, MODEL_NAME)
         self.net.eval().to(device=self.device, dtype=self.dtype)
 
     # -- building blocks (also used by the VapourSynth filter's per-frame cache) ---------------
@@ -89,7 +96,8 @@ class LRCNColorizer(Colorizer):
         """Sequence logits ``(N, 313, h, w)`` -> ab ``(N, 2, 4h, 4w)``, as Zhang's forward."""
         with torch.inference_mode():
             ab = self.net.cnn.decode(logits, self.decode_mode, self.temperature)
-            return F.interpolate(ab.float(), scale_factor=4, mode="bilinear", align_corners=False)
+            ab = F.interpolate(ab.float(), scale_factor=4, mode="bilinear", align_corners=False)
+            return ab * self.saturation
 
     def window_logits(self, features: Tensor) -> Tensor:
         """CNN logits of frames n-k..n ``(k+1, 313, h, w)`` -> sequence logits of frame n

@@ -1,5 +1,6 @@
-"""Built-in temporal metrics: ``cdc`` (colour-distribution consistency) and ``warp_error``
-(flow-warped frame difference), design.md section 5. Both are lower-is-better flicker measures.
+"""Built-in temporal metrics: ``cdc`` (colour-distribution consistency), ``warp_error``
+(flow-warped frame difference), design.md section 5, and ``still_flicker`` (colour change where
+the scene is still, per unit of chroma). All are lower-is-better flicker measures.
 
 >>> import colorvid, torch
 >>> still = torch.full((3, 3, 16, 16), 0.5, dtype=torch.float64)
@@ -21,6 +22,7 @@ from colorvid.core.interfaces import Metric
 
 __all__ = [
     "CdcMetric",
+    "StillFlickerMetric",
     "WarpErrorMetric",
     "channel_histograms",
     "farneback_flow",
@@ -169,9 +171,52 @@ class WarpErrorMetric(Metric):
         return float(e.mean())
 
 
+class StillFlickerMetric(Metric):
+    """Colour change of the output where the scene itself is still, per unit of its chroma.
+
+    For each pair of consecutive frames, the *still* pixels are those whose original changed by
+    less than ``tolerance`` Lab units in each of L, a and b. Over them (all pairs together):
+    ``mean |ab_pred(t+1) - ab_pred(t)|`` (Euclidean, Lab units) divided by the mean chroma of
+    the output there. Dividing by chroma keeps grey output from winning (0 / 0 is NaN: a grey
+    output has no colour to flicker), so models of different saturation compare fairly.
+    Lower is better; NaN when no pixel is still.
+    """
+
+    name = "still_flicker"
+    higher_is_better = False
+
+    def __init__(self, tolerance: float = 2.0) -> None:
+        self.tolerance = float(tolerance)
+
+    def compute(self, pred: Tensor, ref: Tensor) -> float:
+        from colorvid.core.color import rgb_to_lab
+
+        self.check_pair(pred, ref, self.name)
+        if pred.shape[0] < 2:
+            raise ValueError("still_flicker: needs at least 2 frames")
+        change = total = chroma = 0.0
+        count = 0
+        for t in range(pred.shape[0] - 1):  # pair by pair: bounded memory on long clips
+            r = rgb_to_lab(ref[t: t + 2].detach().to(torch.float64).cpu())
+            p = rgb_to_lab(pred[t: t + 2].detach().to(torch.float64).cpu())
+            still = ((r[1] - r[0]).abs() < self.tolerance).all(dim=0)  # (H, W)
+            if not bool(still.any()):
+                continue
+            d = (p[1, 1:] - p[0, 1:]).square().sum(0).sqrt()[still]
+            c = 0.5 * (p[0, 1:].square().sum(0).sqrt() + p[1, 1:].square().sum(0).sqrt())[still]
+            change, chroma, count = change + float(d.sum()), chroma + float(c.sum()), \
+                count + int(still.sum())
+            total += 1
+        if count == 0 or chroma <= 1e-9:
+            return float("nan")
+        return change / chroma
+
+
 @colorvid.hookimpl
 def register_metrics(register) -> None:
     register("cdc", CdcMetric,
              description="colour-distribution consistency: JS of RGB histograms at d = 1, 2, 4")
     register("warp_error", WarpErrorMetric,
              description="flow-warped frame difference (Farneback, occlusions masked)")
+    register("still_flicker", StillFlickerMetric,
+             description="output colour change where the original is still, per unit of chroma")

@@ -46,7 +46,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpe
 # The report's column order: the paper's RMSE first, then the field's usual order; metrics of
 # third-party plugins follow alphabetically.
 METRIC_ORDER = ("rmse_ab", "rmse_rgb", "psnr", "ssim", "colorfulness", "colorfulness_gap",
-                "hue_accuracy", "chroma_ratio", "cdc", "warp_error")
+                "hue_accuracy", "chroma_ratio", "cdc", "warp_error", "still_flicker")
 # Frames colorized per forward pass of a stateless model: bounds memory on long videos.
 BATCH_FRAMES = 8
 

@@ -27,6 +27,7 @@ __all__ = [
     "pick_preset",
     "resolve_device",
     "resolve_dtype",
+    "resolve_saturation",
 ]
 
 # The tiny presets are what ships (trainable and fast on a CPU); "full" is the released network.
@@ -73,6 +74,18 @@ def resolve_dtype(
         raise ValueError(f"{who}: float16 runs on CUDA only; on the CPU use dtype='bfloat16' "
                          "or float32")
     return dtype
+
+
+def resolve_saturation(saturation: Any, weights_config: dict[str, Any] | None, who: str
+                       ) -> float:
+    """The factor decoded ab is multiplied by: the one given, else the weights file's
+    ``decode_saturation`` (calibrated by the recipe, core/training/calibrate.py), else 1."""
+    if saturation is None:
+        return float((weights_config or {}).get("decode_saturation", 1.0))
+    if isinstance(saturation, bool) or not isinstance(saturation, (int, float)) \
+            or not 0 < saturation <= 4:
+        raise ValueError(f"{who}: saturation must be a number in (0, 4], got {saturation!r}")
+    return float(saturation)
 
 
 def check_render_size(render_size: Any, default: int, multiple: int, who: str) -> int:

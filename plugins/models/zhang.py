@@ -24,6 +24,7 @@ from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
     pick_memory_format,
+    resolve_saturation,
     setup_network,
 )
 from colorvid.plugins.models.zhang_net import (
@@ -74,6 +75,7 @@ class ZhangColorizer(Colorizer):
         decode: DecodeMode = "annealed_mean",
         temperature: float | None = None,
         channels_last: bool | None = None,
+        saturation: float | None = None,
     ) -> None:
         if decode not in DECODE_MODES:
             raise ValueError(f"zhang: decode must be one of {', '.join(DECODE_MODES)}, "
@@ -88,6 +90,7 @@ class ZhangColorizer(Colorizer):
                       expect_config={"bins_sha256": AB_BINS_SHA256})
         file_t = (self.weights_config or {}).get("decode_temperature")
         self.temperature = float(temperature or file_t or ANNEAL_TEMPERATURE)
+        self.saturation = resolve_saturation(saturation, self.weights_config, MODEL_NAME)
         self.decode_mode: DecodeMode = decode
         self.memory_format = pick_memory_format(channels_last, self.device)
         self.net.eval().to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
@@ -106,13 +109,13 @@ class ZhangColorizer(Colorizer):
         """Logits ``(B, 313, h, w)`` -> ab ``(B, 2, h, w)`` with this colorizer's decoding."""
         with torch.inference_mode():
             return self.net.decode(logits.to(device=self.device, dtype=self.dtype),
-                                   self.decode_mode, self.temperature).float()
+                                   self.decode_mode, self.temperature).float() * self.saturation
 
     def predict_ab_lowres(self, L: Tensor) -> Tensor:
         """L ``(B, 1, h, w)`` -> ab ``(B, 2, h, w)``: the released forward (decode, bilinear x4)."""
         with torch.inference_mode():
             ab = self.net(self._prepare(L), self.decode_mode, self.temperature)
-        return ab.float().contiguous().to(L.device)
+        return (ab.float() * self.saturation).contiguous().to(L.device)
 
 
 def create_zhang(**options: Any) -> ZhangColorizer:

@@ -29,7 +29,7 @@ def test_rebalanced_ce_downsamples_ground_truth_to_the_logits():
     assert torch.allclose(got, expected, rtol=1e-6)
 
 
-def test_lrcn_loss_is_0_8_cl_plus_0_2_seq():
+def test_lrcn_loss_is_0_8_cl_plus_0_2_rebalanced_seq():
     g = torch.Generator().manual_seed(1)
     logits = torch.randn(3, 313, 2, 2, generator=g, dtype=torch.float64)
     seq = torch.randn(3, 313, 2, 2, generator=g, dtype=torch.float64)
@@ -38,8 +38,12 @@ def test_lrcn_loss_is_0_8_cl_plus_0_2_seq():
     got = colorvid.create_loss("lrcn", class_weights=w)(
         {"logits": logits, "seq_logits": seq}, {"ab": ab, "seq_ab": ab})
     cl = rebalanced_cross_entropy_reference(logits, ab, w, 5, 5.0, "mean")
-    sq = rebalanced_cross_entropy_reference(seq, ab, None, 5, 5.0, "mean")
+    sq = rebalanced_cross_entropy_reference(seq, ab, w, 5, 5.0, "mean")
     assert torch.allclose(got, 0.8 * cl + 0.2 * sq, rtol=1e-6)
+    plain = colorvid.create_loss("lrcn", class_weights=w, rebalance_seq=False)(
+        {"logits": logits, "seq_logits": seq}, {"ab": ab, "seq_ab": ab})
+    sq_plain = rebalanced_cross_entropy_reference(seq, ab, None, 5, 5.0, "mean")
+    assert torch.allclose(plain, 0.8 * cl + 0.2 * sq_plain, rtol=1e-6)
     with pytest.raises(KeyError, match="no 'seq_logits'"):
         colorvid.create_loss("lrcn")({"logits": logits}, {"ab": ab, "seq_ab": ab})
 

@@ -163,7 +163,7 @@ def _resize_short(rgb: np.ndarray, short: int) -> np.ndarray:
 
 def _coloured_share(rgb: np.ndarray) -> float:
     small = _resize_short(rgb, 64) if min(rgb.shape[:2]) > 64 else rgb
-    lab = rgb_to_lab(torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None]
+    lab = rgb_to_lab(torch.from_numpy(np.array(small)).permute(2, 0, 1)[None]
                      .float() / 255.0)
     return float((lab[0, 1:].square().sum(0).sqrt() > 5.0).float().mean())
 
@@ -408,7 +408,7 @@ class CorpusDataset(torch.utils.data.Dataset):
         if not self.validation and g.random() < 0.5:
             frames = frames[:, :, ::-1]
             shift[1] = -shift[1]
-        rgb = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+        rgb = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 255.0  # a copy: mmap
         lab = rgb_to_lab(rgb)  # (T, 3, c, c)
         L = lab[:, :1]
         if not self.validation:

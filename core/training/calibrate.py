@@ -1,0 +1,144 @@
+"""Choosing the decoding of trained weights on held-out *photos* (never on clips).
+
+The annealed mean ``softmax(z / T)`` trades vividness for safety: T = 0.38 (the paper) paints
+strong colours, T = 1 (the mean) pale ones. A network trained for a few CPU-hours is often sure
+of the wrong bin, and a vivid wrong colour costs more PSNR than a pale one. So the recipe picks
+T per weights file, once, on the corpus's validation photos (held out of training by
+:class:`~colorvid.core.training.data.cache.CorpusDataset`): the most vivid T whose mean PSNR
+stays within ``max_psnr_drop`` dB of the grey baseline, and records it in the file's header as
+``decode_temperature`` (the colorizers decode with it unless given ``temperature=``). When even
+T = 1 is too vivid (a young network is confidently over-saturated under the rebalanced loss), a
+global ``decode_saturation`` factor on the decoded ab is chosen with it (``saturation=``
+overrides it). One pair per weights file, chosen on photos: never per clip.
+
+    python -m colorvid.core.training.calibrate WEIGHTS --cache runs/cache [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+__all__ = ["GRID", "SATURATIONS", "calibrate_temperature", "main", "validation_photos",
+           "write_temperature"]
+
+GRID: tuple[float, ...] = (0.38, 0.55, 0.7, 1.0)
+SATURATIONS: tuple[float, ...] = (1.0, 0.8, 0.65, 0.5, 0.4, 0.3)
+
+
+def validation_photos(cache_dir: str | Path, limit: int | None = None) -> list[np.ndarray]:
+    """The held-out photos of a training cache at the render scale, uint8 ``(H, W, 3)`` each."""
+    from colorvid.core.training.data.cache import VIDEO_SCALE, CorpusDataset
+
+    cache = _open_cache(Path(cache_dir))
+    held = CorpusDataset(cache, validation=True)
+    photos = [np.asarray(cache.array(i, str(VIDEO_SCALE))) for i in held.indices]
+    return photos[:limit] if limit else photos
+
+
+def _open_cache(folder: Path):
+    from colorvid.core.training.data.cache import CacheEntry, TrainingCache
+
+    index = json.loads((folder / "index.json").read_text())
+    return TrainingCache(folder, [CacheEntry(**e) for e in index["entries"]], [])
+
+
+def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature: float,
+            saturations: Sequence[float]) -> list[dict[str, float]]:
+    """Mean metrics over ``photos`` at one temperature, for each saturation factor (the
+    network runs once per photo; saturation scales the decoded ab, as the colorizers do)."""
+    import colorvid
+    from colorvid.core.color import lab_to_rgb, rgb_to_lab
+
+    colorizer = colorvid.create_colorizer(model, weights=str(weights), temperature=temperature,
+                                          saturation=1.0, device="cpu")
+    metrics = {m: colorvid.create_metric(m) for m in ("hue_accuracy", "chroma_ratio", "psnr")}
+    totals = {s: {m: [] for m in (*metrics, "grey_psnr")} for s in saturations}
+    for rgb in photos:
+        ref = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double() / 255.0
+        lab = rgb_to_lab(ref.float())
+        with torch.inference_mode():
+            ab = colorizer.predict_ab(lab[:, :1]).float()
+        grey = lab_to_rgb(torch.cat((lab[:, :1], torch.zeros_like(ab)), 1)).double()
+        grey_psnr = metrics["psnr"].compute(grey, ref)
+        for s in saturations:
+            pred = lab_to_rgb(torch.cat((lab[:, :1], ab * s), 1)).double()
+            for name, metric in metrics.items():
+                value = metric.compute(pred, ref)
+                if not np.isnan(value):
+                    totals[s][name].append(value)
+            totals[s]["grey_psnr"].append(grey_psnr)
+    return [{"temperature": temperature, "saturation": s,
+             **{k: float(np.mean(v)) if v else float("nan") for k, v in totals[s].items()}}
+            for s in saturations]
+
+
+def calibrate_temperature(model: str, weights: str | Path, photos: Sequence[np.ndarray],
+                          grid: Sequence[float] = GRID,
+                          saturations: Sequence[float] = SATURATIONS,
+                          max_psnr_drop: float = 0.5, min_chroma_ratio: float = 0.5) -> dict:
+    """Scores for each (T, saturation) and the chosen pair: the most hue accuracy among those
+    whose PSNR is within ``max_psnr_drop`` dB of grey and whose chroma ratio is at least
+    ``min_chroma_ratio``; failing that, the highest PSNR with that chroma ratio; failing that,
+    the highest PSNR."""
+    rows = [r for t in grid for r in _scores(model, Path(weights), photos, t, saturations)]
+    coloured = [r for r in rows if r["chroma_ratio"] >= min_chroma_ratio]
+    ok = [r for r in coloured if r["psnr"] >= r["grey_psnr"] - max_psnr_drop]
+    if ok:
+        chosen, rule = max(ok, key=lambda r: r["hue_accuracy"]), (
+            f"most hue_accuracy with PSNR >= grey - {max_psnr_drop} dB and chroma ratio >= "
+            f"{min_chroma_ratio}")
+    elif coloured:
+        chosen, rule = max(coloured, key=lambda r: r["psnr"]), (
+            f"no pair met the PSNR bound: the highest PSNR with chroma ratio >= "
+            f"{min_chroma_ratio}")
+    else:
+        chosen, rule = max(rows, key=lambda r: r["psnr"]), "the highest PSNR"
+    return {"chosen": chosen["temperature"], "saturation": chosen["saturation"], "rows": rows,
+            "photos": len(photos), "rule": rule}
+
+
+def write_temperature(weights: str | Path, temperature: float, report: dict,
+                      saturation: float | None = None) -> Path:
+    """Rewrite ``weights`` (atomically) with ``decode_temperature`` (and ``decode_saturation``)
+    and the calibration table."""
+    from colorvid.core.weights import read_config, save_weights
+
+    config = read_config(weights)
+    tensors = load_file(str(weights))
+    state = {k: v for k, v in tensors.items() if not k.startswith("extra.")}
+    extras = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    config["decode_temperature"] = float(temperature)
+    if saturation is not None:
+        config["decode_saturation"] = float(saturation)
+    config["calibration"] = report
+    return save_weights(weights, state, config, extras)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m colorvid.core.training.calibrate",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("weights", type=Path)
+    p.add_argument("--cache", type=Path, required=True, help="the training cache folder")
+    p.add_argument("--limit", type=int, default=None, help="at most N photos")
+    p.add_argument("--write", action="store_true", help="record the chosen T in the file")
+    args = p.parse_args(argv)
+    from colorvid.core.weights import read_config
+
+    model = read_config(args.weights)["model"]
+    report = calibrate_temperature(model, args.weights, validation_photos(args.cache, args.limit))
+    print(json.dumps(report, indent=1))
+    if args.write:
+        write_temperature(args.weights, report["chosen"], report, report["saturation"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

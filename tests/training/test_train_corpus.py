@@ -1,0 +1,146 @@
+"""Training from a corpus folder: the cached data path, time-boxed runs, cumulative counters
+across continued runs, LRCN with a frozen CNN, and the LRCN loss's rebalanced L_seq and warping
+term."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import colorvid
+from colorvid.core.training import TrainConfig, train
+from colorvid.core.weights import read_config
+
+
+def _photo(path: Path, seed: int, w: int = 160, h: int = 120) -> None:
+    g = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 255 // (w - 1), y * 255 // (h - 1), np.full_like(x, 90)], -1)
+    for _ in range(10):
+        cy, cx, r = g.integers(0, h), g.integers(0, w), g.integers(6, 30)
+        img[(y - cy) ** 2 + (x - cx) ** 2 < r * r] = g.integers(0, 256, 3)
+    Image.fromarray(img.astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for k in range(25):  # 25 photos: every 20th (by sha256) is held out for validation
+        _photo(root / f"p{k:02d}.png", k)
+    return root
+
+
+def _cfg(corpus: Path, out: Path, cache: Path, **kw) -> TrainConfig:
+    base = dict(model="zhang", data=[], corpus=[str(corpus)], cache=str(cache), out=str(out),
+                crop=32, batch_size=2, lr=1e-3, progress="quiet", steps=3, samples_per_epoch=16,
+                checkpoint_every=2, val_every=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_corpus_run_records_cumulative_steps_samples_and_hours(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    first = train(_cfg(corpus, tmp_path / "a", cache))
+    head = read_config(first["weights"])["training"]
+    assert head["cumulative"]["steps"] == 3 and head["cumulative"]["samples"] == 6
+    assert head["cumulative"]["cpu_hours"] > 0 and head["cumulative"]["runs"] == 1
+    assert head["corpus"]["groups"]["photo"]["sources"] == 25
+    assert 0.0 <= head["data_wait_share"] < 1.0
+    assert "val_loss" in first
+    second = train(_cfg(corpus, tmp_path / "b", cache, init=first["weights"], steps=2, seed=1))
+    total = read_config(second["weights"])["training"]["cumulative"]
+    assert total["steps"] == 5 and total["samples"] == 10 and total["runs"] == 2
+    assert total["cpu_hours"] > head["cumulative"]["cpu_hours"]
+
+
+def test_max_minutes_stops_a_run_with_its_weights_written(corpus, tmp_path):
+    result = train(_cfg(corpus, tmp_path / "run", tmp_path / "cache", steps=1000,
+                        max_minutes=1e-4))
+    assert result["step"] == 1
+    assert Path(result["weights"]).is_file() and (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+def test_lrcn_with_frozen_cnn_learns_only_the_lstm(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    zhang = train(_cfg(corpus, tmp_path / "z", cache, steps=2))["weights"]
+    result = train(_cfg(corpus, tmp_path / "l", cache, model="lrcn", seq_len=3, init=zhang,
+                        train_cnn=False, steps=2))
+    from safetensors.torch import load_file
+
+    z, lrcn = load_file(zhang), load_file(result["weights"])
+    assert torch.equal(lrcn["cnn.model1.0.weight"], z["model1.0.weight"])  # CNN untouched
+    assert not torch.equal(lrcn["head.weight"], torch.zeros_like(lrcn["head.weight"]))
+
+
+def test_cli_train_corpus_and_its_errors(corpus, tmp_path):
+    cmd = [sys.executable, "-m", "colorvid", "train", "--model", "zhang", "--corpus", str(corpus),
+           "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--crop", "32",
+           "--batch-size", "2", "--steps", "2", "--samples-per-epoch", "8", "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "zhang-tiny.safetensors").is_file()
+    bad = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang", "--out",
+                          str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--data VIDEOS... or --corpus FOLDERS..." in bad.stderr
+    both = subprocess.run(cmd[:-1] + ["--data", str(corpus), "-q", "--out", str(tmp_path / "y")],
+                          capture_output=True, text=True, timeout=120)
+    assert both.returncode != 0 and "do not combine it with --data" in both.stderr
+
+
+def _seq_batch(b: int, t: int, c: int, shift: tuple[int, int] | None):
+    g = torch.Generator().manual_seed(0)
+    ab = torch.randn(b, t, 2, c, c, generator=g) * 20
+    L = torch.rand(b, t, 1, c, c, generator=g) * 100
+    out = {"ab": ab.flatten(0, 1), "seq_ab": ab.flatten(0, 1), "L": L.flatten(0, 1),
+           "seq_L": L.flatten(0, 1), "seq_shape": torch.tensor([b, t])}
+    s = torch.full((b, 2), float("nan")) if shift is None else torch.tensor([shift] * b).float()
+    out["shift"] = s
+    return out
+
+
+def test_warp_loss_is_zero_for_consistent_pans_and_grows_with_flicker():
+    loss = colorvid.create_loss("lrcn", warp_weight=1.0)
+    b, t, c = 2, 4, 32
+    h = c // 4
+    base = torch.randn(1, 313, h + 3 * t, h + 3 * t)
+    # a pan of 1 cell per frame downwards: frame t shows frame t-1 moved by one cell
+    frames = [base[:, :, k: k + h, 0:h] for k in range(t)]
+    consistent = torch.cat(frames * b).requires_grad_()
+    batch = _seq_batch(b, t, c, (4, 0))
+    value = loss.warp_loss(consistent, batch["seq_ab"][:, :, ::4, ::4], batch)
+    assert float(value.detach()) == pytest.approx(0.0, abs=1e-5)
+    flicker = consistent.detach() + torch.randn_like(consistent) * 3
+    assert float(loss.warp_loss(flicker, batch["seq_ab"][:, :, ::4, ::4], batch)) > 1.0
+    flicker.requires_grad_()
+    loss.warp_loss(flicker, batch["seq_ab"][:, :, ::4, ::4], batch).backward()
+    assert flicker.grad is not None and flicker.grad.abs().sum() > 0
+
+
+def test_warp_loss_on_real_video_masks_pixels_whose_truth_changed():
+    loss = colorvid.create_loss("lrcn", warp_weight=1.0)
+    b, t, c = 1, 3, 16
+    batch = _seq_batch(b, t, c, None)
+    logits = torch.randn(b * t, 313, c // 4, c // 4)
+    # the truth changes everywhere (random L and ab per frame): nothing is judged
+    assert float(loss.warp_loss(logits, batch["seq_ab"][:, :, ::4, ::4], batch)) == 0.0
+    still = {**batch, "seq_L": batch["seq_L"][:1].repeat(t, 1, 1, 1)}
+    seq_ab = batch["seq_ab"][:1, :, ::4, ::4].repeat(t, 1, 1, 1)
+    assert float(loss.warp_loss(logits, seq_ab, still)) > 0.0
+
+
+def test_lrcn_seq_loss_is_rebalanced_when_weights_are_given():
+    w = torch.rand(313) * 4 + 0.1
+    plain = colorvid.create_loss("lrcn", class_weights=w, rebalance_seq=False, warp_weight=0.0)
+    rebal = colorvid.create_loss("lrcn", class_weights=w, warp_weight=0.0)
+    logits = torch.randn(2, 313, 4, 4)
+    batch = {"ab": torch.randn(2, 2, 16, 16) * 30, "seq_ab": torch.randn(2, 2, 16, 16) * 30}
+    outputs = {"logits": logits.detach(), "seq_logits": logits}
+    assert float(plain(outputs, batch)) != pytest.approx(float(rebal(outputs, batch)))
+    with pytest.raises(ValueError, match="warp_weight must be >= 0"):
+        colorvid.create_loss("lrcn", warp_weight=-1)
