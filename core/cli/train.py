@@ -28,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the decoded cache of --corpus (default RUN_DIR/../cache; reused)")
     p.add_argument("--samples-per-epoch", type=int, default=4096, metavar="N",
                    help="--corpus: crops drawn per epoch (default 4096)")
+    p.add_argument("--max-minutes", type=float, metavar="M",
+                   help="stop after M minutes of training (checkpoint and weights written)")
     p.add_argument("--freeze-cnn", dest="train_cnn", action="store_false",
                    help="LRCN: train only the LSTM; the CNN keeps its starting (Zhang) weights")
     p.add_argument("--images", nargs="+", default=[], metavar="DIR",
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.data and not args.corpus:
         raise CLIError("give the training data: --data VIDEOS... or --corpus FOLDERS...")
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        raise CLIError(f"--max-minutes must be a positive number, got {args.max_minutes}")
     for name in ("steps", "batch_size", "crop", "seq_len", "max_frames", "checkpoint_every",
                  "val_every", "samples_per_epoch"):
         value = getattr(args, name)
@@ -75,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, data=args.data, out=args.out, preset=args.preset, loss=args.loss,
         init=args.init, images=args.images, corpus=args.corpus, cache=args.cache,
         samples_per_epoch=args.samples_per_epoch, train_cnn=args.train_cnn,
+        max_minutes=args.max_minutes,
         steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, crop=args.crop, seq_len=args.seq_len, seq_mode=args.seq_mode,
         rebalance=args.rebalance, fps=args.fps,

@@ -81,7 +81,8 @@ def test_lrcn_with_frozen_cnn_learns_only_the_lstm(corpus, tmp_path):
 def test_cli_train_corpus_and_its_errors(corpus, tmp_path):
     cmd = [sys.executable, "-m", "colorvid", "train", "--model", "zhang", "--corpus", str(corpus),
            "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--crop", "32",
-           "--batch-size", "2", "--steps", "2", "--samples-per-epoch", "8", "-q"]
+           "--batch-size", "2", "--steps", "2", "--samples-per-epoch", "8", "--max-minutes", "5",
+           "-q"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "zhang-tiny.safetensors").is_file()
