@@ -15,11 +15,17 @@ from colorvid.core.color import rgb_to_lab
 __all__ = ["frames_to_l", "lab_to_frames", "to_rgb_float"]
 
 
+def _as_tensor(a: np.ndarray) -> Tensor:
+    """numpy -> torch; a read-only array (a decoder's buffer, np.broadcast_to, a memory map) is
+    copied first, since torch cannot share memory it must not write (and warns if asked to)."""
+    return torch.as_tensor(a if a.flags.writeable else a.copy())
+
+
 def to_rgb_float(frames: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
     """Frames ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or batched ``(B, H, W[, C])`` -> RGB float32
     ``(B, 3, H, W)`` in [0, 1]. uint8 is scaled by 1/255, uint16 by 1/65535, floats taken as [0, 1].
     """
-    x = torch.as_tensor(frames) if isinstance(frames, np.ndarray) else frames
+    x = _as_tensor(frames) if isinstance(frames, np.ndarray) else frames
     if not isinstance(x, Tensor):
         raise TypeError(f"frame must be a numpy array or torch tensor, got {type(frames).__name__}")
     if x.dim() == 2:  # (H, W) grey
@@ -50,7 +56,7 @@ def to_rgb_float(frames: np.ndarray | Tensor, device: torch.device | str | None 
 
 def frames_to_l(frames: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
     """Frames (see :func:`to_rgb_float`) -> Lab L ``(B, 1, H, W)`` float32 in [0, 100]."""
-    x = torch.as_tensor(frames) if isinstance(frames, np.ndarray) else frames
+    x = _as_tensor(frames) if isinstance(frames, np.ndarray) else frames
     if isinstance(x, Tensor) and x.dtype == torch.uint8 and x.dim() in (2, 3, 4):
         return _uint8_to_l(x, device)
     return rgb_to_lab(to_rgb_float(frames, device))[:, :1]

@@ -1,6 +1,9 @@
-"""``colorvid colorize INPUT -o OUTPUT``: colorize a video file, or y4m on a pipe (``-``).
+"""``colorvid colorize INPUT -o OUTPUT``: colorize a video file, y4m on a pipe (``-``), an image
+sequence, a still image or a folder of stills (colorvid.core.video.images).
 
     colorvid colorize old.mp4 -o colour.mp4 --model lrcn --device cuda
+    colorvid colorize scans/%05d.tif -o colour/%05d.tif --fps 24
+    colorvid colorize photo.jpg -o photo.png
     ffmpeg -i old.mkv -f yuv4mpegpipe - | colorvid colorize - -o - | ffmpeg -i - colour.mkv
 
 Every problem the user can fix is one line on stderr and a non-zero exit (cli.CLIError);
@@ -17,11 +20,12 @@ from types import FrameType
 
 from colorvid.core.cli import CLIError
 from colorvid.core.video.decode import VideoError
+from colorvid.core.video.images import DEFAULT_FPS
+from colorvid.core.video.media import colorize_media, is_image_input
 from colorvid.core.video.pipeline import (
     DEFAULT_BATCH,
     DEFAULT_MODEL,
     ColorizeError,
-    colorize_video,
     open_colorizer,
 )
 from colorvid.core.video.progress import MODES
@@ -44,16 +48,61 @@ def _positive(what: str, minimum: int = 1):
     return parse
 
 
+def parse_time(text: str) -> float:
+    """Seconds as ffmpeg's -ss/-t read them: ``12.5``, ``MM:SS[.mmm]`` or ``HH:MM:SS[.mmm]``."""
+    parts = text.split(":")
+    try:
+        if len(parts) > 3 or any(not p for p in parts):
+            raise ValueError
+        value = 0.0
+        for part in parts:
+            value = value * 60 + float(part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a time; accepted: seconds (12.5) or "
+                                         "[HH:]MM:SS[.mmm] (or a frame number on sequences)"
+                                         ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a time must be >= 0")
+    return value
+
+
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--fps must be a positive number, got {text!r}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "colorize", help="colorize a video file or a y4m pipe",
         description="Colorize a video: decodes INPUT, predicts colour for every frame (temporal "
         "models in order, reset at scene cuts) and encodes OUTPUT with the same frame rate, "
         "timestamps and frame count, copying audio, subtitles and metadata. '-' reads y4m from "
-        "stdin / writes y4m to stdout.")
-    p.add_argument("input", metavar="INPUT", help="video file, or - for y4m on stdin")
+        "stdin / writes y4m to stdout. INPUT may also be an image sequence (a folder of "
+        "numbered frames, or a pattern such as frames/%%05d.png; png, jpg, webp, tif, bmp, 8 or "
+        "16 bit), one still image, or a folder of stills: a folder is a sequence when every "
+        "image name ends in a number, else (or with --stills) a folder of unrelated stills, "
+        "each colorized on its own with no temporal state between them. A gap in a sequence's "
+        "numbering is a warning; frames of different sizes in a sequence are an error.")
+    p.add_argument("input", metavar="INPUT",
+                   help="video file, - for y4m on stdin, image, folder or frames/%%05d.png")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                   help="output file (container from its extension), or - for y4m on stdout")
+                   help="output video (container from its extension), - for y4m on stdout, "
+                   "an image, a sequence pattern (out/%%05d.png: input numbering and 16-bit "
+                   "png/tif depth kept) or a folder (stills keep their names)")
+    p.add_argument("--fps", type=_fps, default=DEFAULT_FPS,
+                   help=f"frame rate of image sequences (default {DEFAULT_FPS:g})")
+    p.add_argument("--stills", action="store_true",
+                   help="treat a folder as unrelated stills even if its names are numbered")
+    p.add_argument("--start", metavar="TIME",
+                   help="colorize from TIME (seconds or HH:MM:SS.mmm, as ffmpeg -ss; frame "
+                   "number on image sequences); audio is cut to match")
+    p.add_argument("--duration", metavar="TIME",
+                   help="colorize this long (as ffmpeg -t; a frame count on image sequences)")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"registered colorizer (default {DEFAULT_MODEL}; see colorvid plugins)")
     p.add_argument("--weights", metavar="FILE", help="weights file for the model")
@@ -91,9 +140,11 @@ def run(args: argparse.Namespace) -> int:
                                 render_size=args.render_size)
         except ValueError as e:  # options the model refuses (e.g. its render-size limits)
             raise ColorizeError(f"--model {args.model}: {e}") from e
-        report = colorize_video(args.input, args.output, vc, codec=args.codec, crf=args.crf,
-                                overwrite=args.overwrite, skip_errors=args.skip_errors,
-                                progress=progress)
+        start, duration = _section(args)
+        report = colorize_media(args.input, args.output, vc, fps=args.fps, stills=args.stills,
+                                start=start, duration=duration, codec=args.codec,
+                                crf=args.crf, overwrite=args.overwrite,
+                                skip_errors=args.skip_errors, progress=progress)
     except (ColorizeError, VideoError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else type(e).__name__, 1) from e
     except KeyboardInterrupt:
@@ -114,7 +165,34 @@ def run(args: argparse.Namespace) -> int:
                                                              else "")
         print(f"colorvid: warning: skipped {len(report.skipped)} undecodable frame(s): {shown}",
               file=sys.stderr)
+    for warning in getattr(report, "warnings", []):
+        print(f"colorvid: warning: {warning}", file=sys.stderr)
+    if report.expected:
+        print(f"colorvid: warning: {args.input}: input ended early: decoded "
+              f"{report.frames_in + len(report.skipped)} of the {report.expected} frames the "
+              "container declares", file=sys.stderr)
     if report.dropped_streams:
         print("colorvid: warning: not copied (the output cannot carry them): "
               + ", ".join(report.dropped_streams), file=sys.stderr)
     return 0
+
+
+def _section(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """--start/--duration: frame numbers on image inputs, seconds (ffmpeg syntax) on videos."""
+    values = []
+    for flag, text in (("--start", args.start), ("--duration", args.duration)):
+        if text is None:
+            values.append(None)
+        elif is_image_input(args.input):
+            if not text.isdigit():
+                raise ColorizeError(f"{flag} {text}: on image sequences a frame number is "
+                                    f"accepted (e.g. {flag} 100)")
+            values.append(float(int(text)))
+        else:
+            try:
+                values.append(parse_time(text))
+            except argparse.ArgumentTypeError as e:
+                raise ColorizeError(f"{flag} {e}") from None
+    if values[1] is not None and values[1] <= 0:
+        raise ColorizeError("--duration must be > 0")
+    return values[0], values[1]

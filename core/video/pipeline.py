@@ -219,19 +219,29 @@ def _expected_frames(src: str) -> int | None:
 def colorize_video(src: str | Path, dst: str | Path,
                    colorizer: VideoColorizer | str = DEFAULT_MODEL, *, codec: str | None = None,
                    crf: int | None = None, overwrite: bool = False,
-                   skip_errors: bool = False, progress: ProgressMode = "quiet"
+                   skip_errors: bool = False, progress: ProgressMode = "quiet",
+                   start: float | None = None, duration: float | None = None
                    ) -> TranscodeReport:
     """Colorize a video file (or ``"-"``: y4m on stdin/stdout) into ``dst``.
 
     Keeps frame rate, time base, timestamps, frame count and metadata; copies audio and subtitle
     streams unchanged. ``dst`` appears only when the whole video is done (atomic rename).
-    ``colorizer`` is a :class:`VideoColorizer` or a registered name.
+    ``colorizer`` is a :class:`VideoColorizer` or a registered name. ``start``/``duration``
+    (seconds) colorize a section only, audio cut to match. Raises :class:`ColorizeError`, writing
+    nothing, when no frame could be decoded.
     """
     vc = open_colorizer(colorizer) if isinstance(colorizer, str) else colorizer
     with Transcoder(src, dst, codec=codec, crf=crf, overwrite=overwrite,
-                    skip_errors=skip_errors) as t:
-        with Progress(total=_expected_frames(str(src)), mode=progress) as bar:
+                    skip_errors=skip_errors, start=start, duration=duration) as t:
+        expected = _expected_frames(str(src))
+        whole = start is None and duration is None
+        with Progress(total=expected if whole else None, mode=progress) as bar:
             for rgb in vc.stream(t.frames()):
                 t.write(rgb)
                 bar.advance()
-        return t.finish()
+        if not t.report.frames_in:
+            raise ColorizeError(f"{src}: no frame could be decoded; nothing written")
+        report = t.finish()
+        if whole and expected and report.frames_in + len(report.skipped) < expected:
+            report.expected = expected
+        return report

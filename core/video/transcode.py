@@ -60,6 +60,7 @@ class TranscodeReport:
     skipped: list[int] = dataclasses.field(default_factory=list)
     copied_streams: list[str] = dataclasses.field(default_factory=list)
     dropped_streams: list[str] = dataclasses.field(default_factory=list)
+    expected: int | None = None  # set when decoding ended before the container's frame count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +85,20 @@ class Transcoder:
         overwrite: replace an existing ``dst``.
         skip_errors: drop frames the decoder rejects instead of failing (they are listed in the
             report); an unreadable container is still an error.
+        start, duration: seconds; only frames (and audio/subtitle packets) shown from ``start``
+            for ``duration`` are kept, frame-accurately, and their timestamps start at 0.
     """
 
     def __init__(self, src: str | Path, dst: str | Path, *, codec: str | None = None,
                  crf: int | None = None, overwrite: bool = False, skip_errors: bool = False,
-                 stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+                 stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+                 start: float | None = None, duration: float | None = None) -> None:
         self.src, self.dst = str(src), str(dst)
+        if (start is not None and start < 0) or (duration is not None and duration <= 0):
+            raise VideoError("--start must be >= 0 and --duration > 0 (seconds)")
+        self.start = start or 0.0
+        self.end = None if duration is None else self.start + duration
+        self._ended = False
         self.skip_errors = skip_errors
         self._tmp: str | None = None
         self._in: Any = None
@@ -234,8 +243,14 @@ class Transcoder:
     def frames(self) -> Iterator[np.ndarray]:
         """Decoded input frames in order, RGB uint8 ``(H, W, 3)``; remuxes the other packets."""
         streams = [self.video_in, *(self._in.streams[i] for i in self._copied)]
+        if self.start:
+            tb = self.video_in.time_base or Fraction(1, av.time_base)
+            try:
+                self._in.seek(int(self.start / tb), stream=self.video_in, backward=True)
+            except av.error.FFmpegError:
+                pass  # not seekable (a pipe): decode from the beginning and drop frames
         packets = self._in.demux(streams)
-        while True:
+        while not self._ended:
             try:
                 packet = next(packets)
             except StopIteration:
@@ -246,8 +261,23 @@ class Transcoder:
             if packet.stream.index == self.video_in.index:
                 yield from self._decode(packet)
             elif packet.dts is not None:  # dts None: the demuxer's end-of-stream flush packet
-                packet.stream = self._copied[packet.stream.index]
-                self._mux(packet)
+                if self._in_section(packet):
+                    packet.stream = self._copied[packet.stream.index]
+                    self._mux(packet)
+
+    def _in_section(self, packet: Any) -> bool:
+        """Keep (and shift to the section's clock) a copied packet inside start..end."""
+        if not self.start and self.end is None:
+            return True
+        tb = packet.time_base
+        t = float((packet.pts if packet.pts is not None else packet.dts) * tb)
+        if t < self.start - 1e-6 or (self.end is not None and t >= self.end - 1e-6):
+            return False
+        shift = int(round(self.start / tb))
+        if packet.pts is not None:
+            packet.pts -= shift
+        packet.dts -= shift
+        return True
 
     def _decode(self, packet: Any) -> Iterator[np.ndarray]:
         index = self.report.frames_in + len(self.report.skipped)
@@ -260,7 +290,17 @@ class Transcoder:
             self.report.skipped.append(index)
             return
         for frame in decoded:
-            self._pending.append(_Timing(frame.pts, frame.time_base, frame.duration or 0))
+            if self.start or self.end is not None:
+                t = frame.time if frame.time is not None else 0.0
+                if t < self.start - 1e-6:
+                    continue
+                if self.end is not None and t >= self.end - 1e-6:
+                    self._ended = True
+                    return
+            pts = frame.pts
+            if pts is not None and self.start and frame.time_base is not None:
+                pts -= int(round(self.start / frame.time_base))
+            self._pending.append(_Timing(pts, frame.time_base, frame.duration or 0))
             self.report.frames_in += 1
             yield frame.to_ndarray(format="rgb24")
 

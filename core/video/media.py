@@ -1,0 +1,139 @@
+"""Colorize any input the CLI accepts: a video, an image sequence, a still or a folder of stills,
+into a video, a sequence, an image or a folder (:func:`colorize_media`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from colorvid.core.video.decode import VideoError, read_frames
+from colorvid.core.video.images import (
+    DEFAULT_FPS,
+    ImageSource,
+    ImageWriter,
+    is_image_file,
+    is_pattern,
+    open_images,
+)
+from colorvid.core.video.pipeline import ColorizeError, VideoColorizer, colorize_video
+from colorvid.core.video.progress import Progress, ProgressMode
+from colorvid.core.video.transcode import PIPE, TranscodeReport
+
+__all__ = ["colorize_media", "is_image_input", "is_image_output"]
+
+
+def is_image_input(src: str | Path) -> bool:
+    """True for an image file, a printf pattern or a folder (rather than a video or a pipe)."""
+    s = str(src)
+    return s != PIPE and (is_pattern(s) or Path(s).is_dir() or is_image_file(s))
+
+
+def is_image_output(dst: str | Path) -> bool:
+    s = str(dst)
+    return s != PIPE and (is_pattern(s) or is_image_file(s) or not Path(s).suffix)
+
+
+@dataclasses.dataclass
+class MediaReport(TranscodeReport):
+    """A :class:`TranscodeReport` plus what image inputs add (kind, warnings, expected frames)."""
+
+    kind: str = "video"
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def _encode(frames, dst: Path, fps: float, overwrite: bool, codec: str | None,
+            crf: int | None) -> int:
+    """Frames -> a new video file, atomically (hidden temporary file, renamed at the end)."""
+    if dst.exists() and not overwrite:
+        raise VideoError(f"{dst}: output already exists (use --overwrite to replace it)")
+    if not dst.parent.is_dir():
+        raise VideoError(f"{dst}: output folder {dst.parent} does not exist")
+    tmp = dst.parent / f".{dst.stem}.part{os.getpid()}{dst.suffix}"
+    n = 0
+    try:
+        with av.open(str(tmp), "w") as out:
+            stream = None
+            for rgb in frames:
+                if stream is None:
+                    h, w = rgb.shape[:2]
+                    stream = out.add_stream(codec or "libx264",
+                                            rate=Fraction(fps).limit_denominator(1001))
+                    stream.width, stream.height = w, h
+                    stream.pix_fmt = "yuv444p" if (w % 2 or h % 2) else "yuv420p"
+                    if crf is not None:
+                        stream.options = {"crf": str(crf)}
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                out.mux(stream.encode(frame))
+                n += 1
+            if stream is not None:
+                out.mux(stream.encode(None))
+        if n:
+            os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
+
+
+def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
+                   fps: float = DEFAULT_FPS, stills: bool = False,
+                   start: float | None = None, duration: float | None = None,
+                   codec: str | None = None, crf: int | None = None, overwrite: bool = False,
+                   skip_errors: bool = False, progress: ProgressMode = "quiet") -> MediaReport:
+    """Colorize ``src`` into ``dst`` whatever each is (see the module doc).
+
+    ``start``/``duration`` are seconds for a video input and frame numbers for image sequences.
+    Sequences run through :meth:`VideoColorizer.stream` (temporal state kept); stills each get a
+    fresh state (:meth:`VideoColorizer.colorize`). Raises :class:`ColorizeError` when no frame
+    could be decoded (and then writes nothing).
+    """
+    report = MediaReport(output=str(dst))
+    image_out = is_image_output(dst)
+    if not is_image_input(src):
+        if not image_out:
+            r = colorize_video(src, dst, vc, codec=codec, crf=crf, overwrite=overwrite,
+                               skip_errors=skip_errors, progress=progress, start=start,
+                               duration=duration)
+            return MediaReport(**dataclasses.asdict(r))
+        first = round((start or 0) * fps)
+        count = None if duration is None else round(duration * fps)
+        source, total = None, count
+        frames = (rgb for _, rgb in read_frames(src, start=first, count=count))
+        deep = False
+    else:
+        source = open_images(src, fps=fps, stills=stills)
+        report.kind = source.kind
+        report.warnings += source.warnings
+        if start is not None or duration is not None:
+            source.section(None if start is None else int(start),
+                           None if duration is None else int(duration))
+        total = len(source)
+        frames = source.frames()
+        deep = source.deep
+    if image_out:
+        with ImageWriter(dst, overwrite=overwrite, deep=deep) as w:
+            with Progress(total=total, mode=progress) as bar:
+                for i, rgb in enumerate(_colorized(vc, source, frames)):
+                    number = source.numbers[i] if source is not None else i
+                    name = source.paths[i].name if source is not None else None
+                    w.write(rgb, number=number, name=name)
+                    bar.advance()
+            if not w.written:
+                raise ColorizeError(f"{src}: no frame decoded; nothing written")
+            w.finish()
+            report.frames_in = report.frames_out = w.written
+        return report
+    n = _encode(_colorized(vc, source, frames), Path(dst), fps, overwrite, codec, crf)
+    if not n:
+        raise ColorizeError(f"{src}: no frame decoded; nothing written")
+    report.frames_in = report.frames_out = n
+    return report
+
+
+def _colorized(vc: VideoColorizer, source: ImageSource | None, frames):
+    if source is not None and source.kind == "stills":
+        return (vc.colorize(rgb) for rgb in frames)  # unrelated images: no state between them
+    return vc.stream(frames)
