@@ -32,9 +32,15 @@ def is_image_input(src: str | Path) -> bool:
     return s != PIPE and (is_pattern(s) or Path(s).is_dir() or is_image_file(s))
 
 
-def is_image_output(dst: str | Path) -> bool:
+def is_image_output(dst: str | Path, image_input: bool = False) -> bool:
+    """True for an image file, a pattern, or a folder: one that exists or ends in ``/``, or any
+    name without an extension when the input is images (a video needs an extension)."""
     s = str(dst)
-    return s != PIPE and (is_pattern(s) or is_image_file(s) or not Path(s).suffix)
+    if s == PIPE:
+        return False
+    folder = Path(s).is_dir() or s.endswith(("/", os.sep)) or (image_input
+                                                               and not Path(s).suffix)
+    return is_pattern(s) or is_image_file(s) or folder
 
 
 @dataclasses.dataclass
@@ -91,8 +97,9 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
     could be decoded (and then writes nothing).
     """
     report = MediaReport(output=str(dst))
-    image_out = is_image_output(dst)
-    if not is_image_input(src):
+    image_in = is_image_input(src)
+    image_out = is_image_output(dst, image_in)
+    if not image_in:
         if not image_out:
             r = colorize_video(src, dst, vc, codec=codec, crf=crf, overwrite=overwrite,
                                skip_errors=skip_errors, progress=progress, start=start,
