@@ -26,7 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "the original, and write a report folder.",
     )
     p.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR",
-                   help="video files, or folders whose video files are all used")
+                   help="video files, folders whose video files are all used, image sequences "
+                   "(a folder of numbered frames or frames/%%05d.png, 25 fps), or a folder of "
+                   "sequences in the DAVIS layout (JPEGImages/480p/<sequence>/00000.jpg); "
+                   "results are named by file or sequence")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder (created)")
     p.add_argument("--model", action="append", default=None, metavar="NAME",
                    help="colorizer to evaluate (repeat); default: every registered colorizer. "

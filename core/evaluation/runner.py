@@ -28,6 +28,7 @@ from colorvid.core.frames import frames_to_l, lab_to_frames
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer, Metric
 from colorvid.core.video.decode import probe, read_frames
+from colorvid.core.video.images import is_image_file, is_pattern, open_images
 
 __all__ = [
     "BASELINE",
@@ -155,12 +156,36 @@ class EvalResult:
         return out
 
 
+def _sequence_folders(p: Path) -> list[Path] | None:
+    """A folder of image sequences: the DAVIS layout (``JPEGImages/480p/<sequence>/00000.jpg``),
+    a folder of sequence folders, or one sequence folder; None when it holds none."""
+    for root in (p / "JPEGImages" / "480p", p / "JPEGImages", p):
+        if root.is_dir():
+            subs = sorted(d for d in root.iterdir() if d.is_dir() and _has_images(d))
+            if subs:
+                return subs
+    return [p] if _has_images(p) else None
+
+
+def _has_images(p: Path) -> bool:
+    return any(f.is_file() and is_image_file(f) for f in p.iterdir())
+
+
 def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (their video files, sorted, not recursive) into video paths."""
+    """Expand files and folders (their video files, sorted, not recursive) into video paths;
+    image sequences (a folder of frames, a ``%05d`` pattern, the DAVIS layout) count as videos."""
     found: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
+        if is_pattern(p):
+            found.append(p)
+        elif p.is_dir() and not any(f.suffix.lower() in VIDEO_SUFFIXES for f in p.iterdir()):
+            seqs = _sequence_folders(p)
+            if not seqs:
+                raise ValueError(f"videos: folder {p} holds no video files "
+                                 f"({', '.join(VIDEO_SUFFIXES)}) and no image sequences")
+            found.extend(seqs)
+        elif p.is_dir():
             vids = sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
             if not vids:
                 raise ValueError(f"videos: folder {p} holds no video files "
@@ -178,7 +203,8 @@ def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
 def _unique_names(paths: Sequence[Path]) -> list[str]:
     names: list[str] = []
     for p in paths:
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", p.stem) or "video"
+        stem = p.parent.name if is_pattern(p) else (p.name if p.is_dir() else p.stem)
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "video"
         name, k = base, 2
         while name in names:
             name, k = f"{base}-{k}", k + 1
@@ -195,6 +221,25 @@ def _description(metric: str) -> str:
 
 def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}".strip()
+
+
+def _decode(path: Path, config: EvalConfig) -> tuple[list[tuple[int, np.ndarray]], float | None]:
+    """A video's or an image sequence's frames (every ``stride``-th, at most ``frames``) as RGB
+    uint8, and the frame rate (sequences: 25 fps)."""
+    if is_pattern(path) or path.is_dir():
+        source = open_images(path)
+        out = []
+        for i, rgb in enumerate(source.frames()):
+            if config.frames is not None and len(out) >= config.frames:
+                break
+            if i % config.stride == 0:
+                if rgb.dtype == np.uint16:
+                    rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+                out.append((i, rgb))
+        return out, source.fps
+    info = probe(path)
+    rate = float(info.frame_rate) if info.frame_rate else None
+    return list(read_frames(path, count=config.frames, stride=config.stride)), rate
 
 
 def colorize_frames(colorizer: Colorizer, frames: np.ndarray) -> np.ndarray:
@@ -308,15 +353,14 @@ def evaluate(
         record = VideoRecord(name=name, path=str(path))
         result.videos.append(record)
         try:
-            info = probe(path)
-            decoded = list(read_frames(path, count=config.frames, stride=config.stride))
+            decoded, rate = _decode(path, config)
             if not decoded:
                 raise ValueError("no frames decoded")
             indices = [i for i, _ in decoded]
             ref = np.stack([f for _, f in decoded])
             record.frames, record.height, record.width = ref.shape[0], ref.shape[1], ref.shape[2]
-            if info.frame_rate:
-                record.fps = float(info.frame_rate) / config.stride
+            if rate:
+                record.fps = rate / config.stride
         except Exception as e:  # noqa: BLE001 - unreadable video: report, go on
             record.error = _error_text(e)
             for model in models:
