@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "colorvid.core.cli.ctt",
     "colorvid.core.cli.colorize",
     "colorvid.core.cli.train",
+    "colorvid.core.cli.export",
 )
 
 
