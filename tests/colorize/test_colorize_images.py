@@ -149,3 +149,20 @@ def test_read_only_numpy_frames_do_not_warn(frames):
         warnings.simplefilter("error")
         assert vc.colorize(frame).shape == frame.shape
         assert len(list(vc.stream([frame, frame]))) == 2
+
+
+def test_interrupted_sequence_output_leaves_nothing(tmp_path, frames, monkeypatch):
+    import colorvid.core.video.images as images
+
+    seq = _write_seq(tmp_path / "seq", frames[:6])
+    real, calls = images.write_image, []
+
+    def interrupt_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(images, "write_image", interrupt_on_third)
+    assert _run(seq, "-o", tmp_path / "out" / "%05d.png") == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seq"]  # no out/, no .out.part-*
