@@ -83,7 +83,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "models in order, reset at scene cuts) and encodes OUTPUT with the same frame rate, "
         "timestamps and frame count, copying audio, subtitles and metadata. '-' reads y4m from "
         "stdin / writes y4m to stdout. INPUT may also be an image sequence (a folder of "
-        "numbered frames, or a pattern such as frames/%%05d.png; png, jpg, webp, tif, bmp, 8 or "
+        "numbered frames, or a pattern such as frames/%05d.png; png, jpg, webp, tif, bmp, 8 or "
         "16 bit), one still image, or a folder of stills: a folder is a sequence when every "
         "image name ends in a number, else (or with --stills) a folder of unrelated stills, "
         "each colorized on its own with no temporal state between them. A gap in a sequence's "
