@@ -27,7 +27,6 @@ Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -38,21 +37,13 @@ from safetensors.torch import load_file
 from colorvid.core.training.trainer import TrainConfig, train
 from colorvid.core.weights import default_weights_path, read_config, save_weights
 
-__all__ = ["SWEEP", "evaluate_weights", "install", "main", "package_file"]
+__all__ = ["SWEEP", "evaluate_weights", "install", "main"]
 
 # The candidates of the sweep: (name, preset, crop, batch). tiny@176 costs 0.78 s per step of 8
 # on this 2-core machine, tiny@128 0.42 s, small@176 1.49 s (benches/bench_training.py).
 SWEEP = (("tiny-176", "tiny", 176, 8), ("tiny-128", "tiny", 128, 16),
          ("small-176", "small", 176, 8))
 HELD_OUT = "video/heldout"
-
-
-def package_file(package: str, *parts: str) -> Path:
-    """A data file of an installed package, located without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"defaults: {package} is not installed (pip install '.[test]')")
-    return Path(list(spec.submodule_search_locations)[0], *parts)
 
 
 def install(run_file: Path) -> Path:

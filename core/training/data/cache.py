@@ -59,7 +59,6 @@ __all__ = [
     "CorpusDataset",
     "TrainingCache",
     "build_cache",
-    "describe",
     "read_manifest",
 ]
 
@@ -416,11 +415,4 @@ class CorpusDataset(torch.utils.data.Dataset):
             L = ((L - 50.0) * contrast + 50.0 + brightness).clamp(0.0, 100.0)
         return {"L": L.contiguous(), "ab": lab[:, 1:].contiguous(),
                 "source": torch.tensor(entry_index), "shift": torch.from_numpy(shift)}
-
-
-def describe(cache: TrainingCache) -> list[dict[str, str | float]]:
-    """Per source: file, group, size, licence, package (the model card's data table)."""
-    return [{"source": e.source, "group": e.group, "size": f"{e.width}x{e.height}",
-             "megapixels": round(e.megapixels, 3), "licence": e.licence, "package": e.package,
-             "coloured": e.coloured} for e in cache.entries]
 
