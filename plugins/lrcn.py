@@ -31,7 +31,11 @@ import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.lrcn_net import LRCNConfig, LRCNNet
-from colorvid.plugins.models.common import resolve_saturation, setup_network
+from colorvid.plugins.models.common import (
+    resolve_prior_correction,
+    resolve_saturation,
+    setup_network,
+)
 from colorvid.plugins.models.zhang_net import ANNEAL_TEMPERATURE, DECODE_MODES, DecodeMode
 
 __all__ = ["LRCNColorizer", "create_lrcn"]
@@ -62,6 +66,7 @@ class LRCNColorizer(Colorizer):
         decode: DecodeMode = "annealed_mean",
         temperature: float | None = None,
         saturation: float | None = None,
+        prior_correction: float | None = None,
     ) -> None:
         if window is not None and (isinstance(window, bool) or not isinstance(window, int)
                                    or window < 1):
@@ -84,6 +89,9 @@ class LRCNColorizer(Colorizer):
         file_t = (self.weights_config or {}).get("decode_temperature")
         self.temperature = float(temperature or file_t or ANNEAL_TEMPERATURE)
         self.saturation = resolve_saturation(saturation, self.weights_config, MODEL_NAME)
+        # Undoes the rebalancing on the sequence logits (the LSTM still sees the CNN's own).
+        self.prior_correction = resolve_prior_correction(prior_correction, self, self.net.cnn,
+                                                         MODEL_NAME)
         self.net.eval().to(device=self.device, dtype=self.dtype)
 
     # -- building blocks (also used by the VapourSynth filter's per-frame cache) ---------------

@@ -27,6 +27,7 @@ __all__ = [
     "pick_preset",
     "resolve_device",
     "resolve_dtype",
+    "resolve_prior_correction",
     "resolve_saturation",
 ]
 
@@ -86,6 +87,27 @@ def resolve_saturation(saturation: Any, weights_config: dict[str, Any] | None, w
             or not 0 < saturation <= 4:
         raise ValueError(f"{who}: saturation must be a number in (0, 4], got {saturation!r}")
     return float(saturation)
+
+
+def resolve_prior_correction(strength: Any, colorizer: Any, net: Any, who: str) -> float:
+    """Set ``net.set_prior_correction`` from ``strength`` (in [0, 1]), else from the weights
+    file's ``decode_prior_correction`` (calibrated by the recipe), else 0; returns it.
+
+    The class weights come from the weights file's ``prior`` extra (what the rebalanced loss used
+    in training); a strength > 0 without them is refused."""
+    config = getattr(colorizer, "weights_config", None) or {}
+    if strength is None:
+        strength = float(config.get("decode_prior_correction", 0.0))
+    elif isinstance(strength, bool) or not isinstance(strength, (int, float)) \
+            or not 0 <= strength <= 1:
+        raise ValueError(f"{who}: prior_correction must be a number in [0, 1], got {strength!r}")
+    prior = (getattr(colorizer, "weights_extras", None) or {}).get("prior")
+    if strength and prior is None:
+        raise ValueError(f"{who}: prior_correction={strength} needs weights trained with the "
+                         "class-rebalanced loss (their file carries the class weights as the "
+                         "extra 'prior'); these weights have none: use prior_correction=0")
+    net.set_prior_correction(float(strength), prior)
+    return float(strength)
 
 
 def check_render_size(render_size: Any, default: int, multiple: int, who: str) -> int:
@@ -176,3 +198,4 @@ def setup_network(
     loaded = load_into(colorizer.net, model, colorizer.preset, weights, pretrained,
                        expect_config=expect_config)
     colorizer.weights_config = loaded.config if loaded else None
+    colorizer.weights_extras = loaded.extras if loaded else {}

@@ -24,6 +24,7 @@ from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
     pick_memory_format,
+    resolve_prior_correction,
     resolve_saturation,
     setup_network,
 )
@@ -57,7 +58,10 @@ class ZhangColorizer(Colorizer):
     (None: CUDA if available), ``render_size`` (multiple of 8, default 256), ``pretrained``
     (False: random initialisation), ``fp16`` / ``dtype`` (float32, bfloat16, float16 on CUDA),
     ``decode`` ("annealed_mean", "mean", "mode"), ``temperature``, ``channels_last`` (None: on
-    CUDA only).
+    CUDA only), ``saturation`` (factor on the decoded ab), ``prior_correction`` (0..1: how much
+    of the training's class rebalancing to undo before decoding). ``temperature``,
+    ``saturation`` and ``prior_correction`` default to the values the weights file was
+    calibrated with (``decode_*`` in its header), else 0.38, 1 and 0.
     """
 
     name = MODEL_NAME
@@ -76,6 +80,7 @@ class ZhangColorizer(Colorizer):
         temperature: float | None = None,
         channels_last: bool | None = None,
         saturation: float | None = None,
+        prior_correction: float | None = None,
     ) -> None:
         if decode not in DECODE_MODES:
             raise ValueError(f"zhang: decode must be one of {', '.join(DECODE_MODES)}, "
@@ -91,6 +96,8 @@ class ZhangColorizer(Colorizer):
         file_t = (self.weights_config or {}).get("decode_temperature")
         self.temperature = float(temperature or file_t or ANNEAL_TEMPERATURE)
         self.saturation = resolve_saturation(saturation, self.weights_config, MODEL_NAME)
+        self.prior_correction = resolve_prior_correction(prior_correction, self, self.net,
+                                                         MODEL_NAME)
         self.decode_mode: DecodeMode = decode
         self.memory_format = pick_memory_format(channels_last, self.device)
         self.net.eval().to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)

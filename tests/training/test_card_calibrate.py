@@ -64,7 +64,7 @@ def test_calibration_picks_a_temperature_and_the_colorizer_uses_it(tmp_path):
     g = np.random.default_rng(0)
     photos = [g.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]
     report = calibrate_temperature("zhang", weights, photos, grid=(0.38, 1.0),
-                                   saturations=(1.0, 0.5))
+                                   saturations=(1.0, 0.5), corrections=(0.0,))
     assert report["chosen"] in (0.38, 1.0) and report["photos"] == 2
     assert report["saturation"] in (1.0, 0.5)
     assert {(r["temperature"], r["saturation"]) for r in report["rows"]} == {
@@ -95,3 +95,69 @@ def test_lrcn_reads_its_calibrated_temperature(lrcn_file):
     assert colorvid.create_colorizer("lrcn", weights=str(lrcn_file)).temperature == 0.6
     with pytest.raises(ValueError, match="lrcn: temperature must be a number > 0"):
         colorvid.create_colorizer("lrcn", weights=str(lrcn_file), temperature=-1)
+
+
+def _rebalanced_file(tmp_path: Path, model: str = "zhang") -> tuple[Path, torch.Tensor]:
+    torch.manual_seed(1)
+    adapter = make_adapter(model, "tiny", None)
+    w = torch.rand(313) * 4 + 0.1  # class weights far from uniform
+    return adapter.save(tmp_path / f"{model}-tiny.safetensors", w, {"steps": 1}), w
+
+
+def test_prior_correction_decodes_logits_minus_a_log_w(tmp_path):
+    weights, w = _rebalanced_file(tmp_path)
+    plain = colorvid.create_colorizer("zhang", weights=str(weights), render_size=32,
+                                      prior_correction=0)
+    half = colorvid.create_colorizer("zhang", weights=str(weights), render_size=32,
+                                     prior_correction=0.5)
+    assert half.prior_correction == 0.5 and plain.prior_correction == 0.0
+    z = torch.randn(2, 313, 8, 8)
+    # By hand: the annealed mean of the shifted logits over the 313 centres.
+    from colorvid.core.bins import ab_bins
+    p = torch.softmax((z - 0.5 * w.log().view(1, -1, 1, 1)) / half.temperature, dim=1)
+    expected = torch.einsum("bqhw,qc->bchw", p, ab_bins())
+    torch.testing.assert_close(half.decode(z), expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(plain.decode(z), plain.net.decode(z, "annealed_mean",
+                                                                 plain.temperature))
+    # Undoing the rebalancing moves mass back to the frequent (low-weight) classes.
+    frequent = w.argmin()
+    assert torch.softmax(z - w.log().view(1, -1, 1, 1), 1)[:, frequent].mean() > \
+        torch.softmax(z, 1)[:, frequent].mean()
+
+
+def test_prior_correction_comes_from_the_header_and_is_checked(tmp_path):
+    weights, _ = _rebalanced_file(tmp_path)
+    write_temperature(weights, 0.5, {"note": "test"}, saturation=1.0, prior_correction=0.75)
+    assert read_config(weights)["decode_prior_correction"] == 0.75
+    assert colorvid.create_colorizer("zhang", weights=str(weights)).prior_correction == 0.75
+    assert colorvid.create_colorizer("zhang", weights=str(weights),
+                                     prior_correction=0).prior_correction == 0
+    with pytest.raises(ValueError, match=r"zhang: prior_correction must be a number in \[0, 1\]"):
+        colorvid.create_colorizer("zhang", weights=str(weights), prior_correction=2)
+    with pytest.raises(ValueError, match="needs weights trained with the class-rebalanced loss"):
+        colorvid.create_colorizer("zhang", pretrained=False, prior_correction=0.5)
+
+
+def test_lrcn_prior_correction_applies_to_the_sequence_logits(tmp_path):
+    weights, w = _rebalanced_file(tmp_path, "lrcn")
+    write_temperature(weights, 0.38, {"note": "test"}, prior_correction=1.0)
+    lrcn = colorvid.create_colorizer("lrcn", weights=str(weights), render_size=32)
+    plain = colorvid.create_colorizer("lrcn", weights=str(weights), render_size=32,
+                                      prior_correction=0)
+    assert lrcn.prior_correction == 1.0
+    seq = torch.randn(1, 313, 8, 8)
+    shifted = seq - w.log().view(1, -1, 1, 1)
+    torch.testing.assert_close(lrcn.decode_logits(seq), plain.decode_logits(shifted),
+                               atol=1e-4, rtol=1e-4)
+
+
+def test_calibration_searches_the_prior_correction(tmp_path):
+    weights, _ = _rebalanced_file(tmp_path)
+    g = np.random.default_rng(0)
+    photos = [g.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]
+    report = calibrate_temperature("zhang", weights, photos, grid=(0.38,), saturations=(1.0,),
+                                   corrections=(0.0, 1.0))
+    assert {r["prior_correction"] for r in report["rows"]} == {0.0, 1.0}
+    assert report["prior_correction"] in (0.0, 1.0)
+    a, b = sorted(report["rows"], key=lambda r: r["prior_correction"])
+    assert a["chroma_ratio"] != b["chroma_ratio"]  # the correction changes what is decoded
