@@ -19,7 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "Defaults are the paper's hyper-parameters.")
     p.add_argument("--model", required=True, choices=("zhang", "lrcn", "larsson"))
     p.add_argument("--data", nargs="+", default=[], metavar="DIR",
-                   help="video files or folders (searched recursively), split 80/10/10 by video")
+                   help="video files, image sequences (folders of numbered frames, e.g. the "
+                   "DAVIS layout, or a pattern such as frames/%%05d.png) or folders of them "
+                   "(searched recursively), split 80/10/10 by clip")
     p.add_argument("--corpus", nargs="+", default=[], metavar="DIR",
                    help="folders of colour photos and videos, decoded once into a cache and "
                    "sampled by area (a MANIFEST.tsv there is checked; 'heldout' folders and "

@@ -41,6 +41,7 @@ from colorvid.core.training.data import (
     Split,
     VideoSequenceDataset,
     collate_sequences,
+    find_clips,
     find_media,
     split_by_video,
 )
@@ -193,7 +194,7 @@ class Trainer:
                                  "with --data or --images")
             self._build_corpus()
             return
-        videos = find_media(cfg.data) if cfg.data else []
+        videos = find_clips(cfg.data) if cfg.data else []
         self.split = split_by_video(videos, seed=cfg.seed)
         if cfg.images and self.seq_len != 1:
             raise TrainError(f"{cfg.model} trains on sequences of {self.seq_len} frames; image "

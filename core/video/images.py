@@ -210,6 +210,16 @@ class ImageWriter:
                 if not overwrite:
                     raise VideoError(f"{self.target}: output already exists (use --overwrite "
                                      "to replace it)")
+                if self.target.is_dir() and not self.single:
+                    # --overwrite replaces the whole folder at the end: never one holding
+                    # anything but frames (a user's notes, a subfolder, the source itself).
+                    other = sorted(f.name for f in self.target.iterdir()
+                                   if not (f.is_file() and is_image_file(f)))
+                    if other:
+                        raise VideoError(
+                            f"{self.target}: --overwrite replaces a folder of frames only, and "
+                            f"this one also holds {', '.join(other[:3])}"
+                            f"{' ...' if len(other) > 3 else ''}; choose a new or empty folder")
         self.tmp = _temp_beside(self.target, folder=not self.single)
         self.written = 0
 

@@ -166,3 +166,14 @@ def test_interrupted_sequence_output_leaves_nothing(tmp_path, frames, monkeypatc
     monkeypatch.setattr(images, "write_image", interrupt_on_third)
     assert _run(seq, "-o", tmp_path / "out" / "%05d.png") == 130
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seq"]  # no out/, no .out.part-*
+
+
+def test_overwrite_replaces_a_folder_of_frames_but_never_other_files(tmp_path, frames):
+    seq = _write_seq(tmp_path / "seq", frames[:3])
+    out = _write_seq(tmp_path / "out", frames[:5])  # an older, longer render
+    assert _run(seq, "-o", out / "%05d.png", "--overwrite") == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(3)]
+    (out / "notes.txt").write_text("grading notes")
+    assert _run(seq, "-o", out / "%05d.png", "--overwrite") != 0
+    assert (out / "notes.txt").read_text() == "grading notes"  # nothing lost
+    assert len(list(out.glob("*.png"))) == 3

@@ -1,9 +1,17 @@
-"""Finding, splitting and decoding the media a model trains on."""
+"""Finding, splitting and decoding the media a model trains on.
+
+A training *clip* is a video file or an image sequence (a folder of numbered frames, e.g. the
+DAVIS layout ``JPEGImages/480p/<sequence>/00000.jpg``, or a printf pattern ``frames/%05d.png``;
+rules in :mod:`colorvid.core.video.images`). Sequences are taken frame by frame: their frames
+carry no timestamps, so ``fps`` resampling does not apply to them. 16-bit frames are reduced to
+8 bits (what the training cache and crops hold).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import random
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -20,11 +28,13 @@ __all__ = [
     "MediaWarning",
     "Split",
     "decode_resampled",
+    "find_clips",
     "find_media",
     "load_image",
     "split_by_video",
 ]
 
+_NUMBERED = re.compile(r"\d+$")
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".ts"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -54,6 +64,49 @@ def find_media(
                 raise MediaError(f"{p}: not a media file (accepted: {', '.join(sorted(suffixes))})")
         else:
             found.update(f.resolve() for f in p.rglob("*") if f.suffix.lower() in suffixes)
+    return sorted(found)
+
+
+def _is_sequence_source(path: Path) -> bool:
+    from colorvid.core.video.images import is_pattern
+    return is_pattern(path) or path.is_dir()
+
+
+def find_clips(paths: Iterable[str | Path]) -> list[Path]:
+    """The training clips under each path: video files, and image sequences (folders whose images
+    are all numbered, searched recursively, or a printf pattern given as it is), sorted and
+    de-duplicated. A folder of unnumbered images is skipped with a :class:`MediaWarning` (those
+    are stills: train on them with ``--images``); a path that does not exist is an error.
+    """
+    from colorvid.core.video.images import is_image_file, is_pattern
+
+    found: set[Path] = set()
+    for p in map(Path, paths):
+        if is_pattern(p):
+            if not p.parent.is_dir():
+                raise MediaError(f"{p}: folder {p.parent} does not exist")
+            found.add(p.parent.resolve() / p.name)
+            continue
+        if not p.exists():
+            raise MediaError(f"{p}: no such file or folder")
+        if p.is_file():
+            if p.suffix.lower() in VIDEO_SUFFIXES:
+                found.add(p.resolve())
+                continue
+            raise MediaError(f"{p}: not a video (accepted: {', '.join(sorted(VIDEO_SUFFIXES))}, "
+                             "or a folder / printf pattern of numbered frames)")
+        for folder in [p, *sorted(d for d in p.rglob("*") if d.is_dir())]:
+            files = [f for f in folder.iterdir() if f.is_file()]
+            found.update(f.resolve() for f in files if f.suffix.lower() in VIDEO_SUFFIXES)
+            images = [f for f in files if is_image_file(f)]
+            if not images:
+                continue
+            if all(_NUMBERED.search(f.stem) for f in images):
+                found.add(folder.resolve())
+            else:
+                warnings.warn(f"skipping {folder}: its images are not all numbered frames (a "
+                              "folder of stills; train on photos with --images)", MediaWarning,
+                              stacklevel=2)
     return sorted(found)
 
 
@@ -107,10 +160,14 @@ def decode_resampled(
     timestamp is <= that time), so 30 fps footage resampled to 25 fps drops frames evenly and
     12 fps footage repeats them. ``short_side`` rescales (bicubic) so that the shorter side has
     that many pixels. Raises :class:`MediaError` naming the file when it cannot be decoded.
+    An image sequence (folder or printf pattern) gives its frames in order, one each.
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     path = Path(path)
+    if _is_sequence_source(path):
+        yield from _sequence_frames(path, short_side, max_frames)
+        return
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as e:
@@ -163,6 +220,28 @@ def decode_resampled(
             raise MediaError(f"{path}: decode error after frame {decoded}: {e}") from e
     if decoded == 0:
         raise MediaError(f"{path}: no decodable frames")
+
+
+def _sequence_frames(path: Path, short_side: int | None, max_frames: int | None
+                     ) -> Iterator[np.ndarray]:
+    from colorvid.core.video.decode import VideoError
+    from colorvid.core.video.images import open_images
+
+    try:
+        source = open_images(path)
+        if source.kind != "sequence":
+            raise MediaError(f"{path}: not an image sequence (its images are not numbered "
+                             "frames)")
+        for message in source.warnings:
+            warnings.warn(message, MediaWarning, stacklevel=3)
+        for k, rgb in enumerate(source.frames()):
+            if max_frames is not None and k >= max_frames:
+                return
+            if rgb.dtype == np.uint16:  # round 16 -> 8 bits
+                rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+            yield _resize_short_side(np.ascontiguousarray(rgb), short_side)
+    except VideoError as e:
+        raise MediaError(str(e)) from e
 
 
 def load_image(path: str | Path, short_side: int | None = None) -> np.ndarray:
