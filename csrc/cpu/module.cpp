@@ -172,8 +172,9 @@ void rebalanced_ce(py::array logits, py::array ab, py::array centres,
 
 }  // namespace
 
-// Lab planes -> RGB uint8 frames: L (B, H, W), ab (B, 2, H, W) float32 C-contiguous, m (3, 3)
-// float32, lut (65536,) uint8 -> (B, H, W, 3) uint8.
+// Lab planes -> RGB uint8 frames: L (B, H, W), ab (B, 2, h, w) float32 C-contiguous, m (3, 3)
+// float32, lut (65536,) uint8 -> (B, H, W, 3) uint8. ab at another size than L (the model's
+// resolution) is upsampled bilinearly in the same pass.
 py::array_t<uint8_t> lab_to_rgb8(py::array L, py::array ab, py::array m, py::array lut,
                                  int num_threads) {
     auto f32 = py::dtype::of<float>();
@@ -184,11 +185,12 @@ py::array_t<uint8_t> lab_to_rgb8(py::array L, py::array ab, py::array m, py::arr
     if (!lut.dtype().is(py::dtype::of<uint8_t>()) || lut.ndim() != 1 || lut.shape(0) != 65536)
         throw py::value_error("lab_to_rgb8: lut must be a uint8 array of 65536 entries");
     if (L.ndim() != 3 || ab.ndim() != 4 || ab.shape(1) != 2 || ab.shape(0) != L.shape(0) ||
-        ab.shape(2) != L.shape(1) || ab.shape(3) != L.shape(2))
-        throw py::value_error("lab_to_rgb8: L must be (B, H, W) and ab (B, 2, H, W)");
+        ab.shape(2) < 1 || ab.shape(3) < 1)
+        throw py::value_error("lab_to_rgb8: L must be (B, H, W) and ab (B, 2, h, w)");
     if (m.ndim() != 2 || m.shape(0) != 3 || m.shape(1) != 3)
         throw py::value_error("lab_to_rgb8: m must be (3, 3)");
     const int64_t B = L.shape(0), H = L.shape(1), W = L.shape(2), HW = H * W;
+    const int64_t h = ab.shape(2), w = ab.shape(3), hw = h * w;
     py::array_t<uint8_t> out({B, H, W, int64_t(3)});
     const float* l_ptr = static_cast<const float*>(L.data());
     const float* ab_ptr = static_cast<const float*>(ab.data());
@@ -198,10 +200,32 @@ py::array_t<uint8_t> lab_to_rgb8(py::array L, py::array ab, py::array m, py::arr
     {
         py::gil_scoped_release release;
         for (int64_t bi = 0; bi < B; ++bi) {
-            const float* a = ab_ptr + bi * 2 * HW;
-            colorvid::lab_to_rgb8_impl(l_ptr + bi * HW, a, a + HW, HW, m_ptr, lut_ptr,
-                                       o_ptr + bi * HW * 3, num_threads);
+            const float* a = ab_ptr + bi * 2 * hw;
+            colorvid::lab_to_rgb8_upsample_impl(l_ptr + bi * HW, H, W, a, a + hw, h, w, m_ptr,
+                                                lut_ptr, o_ptr + bi * HW * 3, num_threads);
         }
+    }
+    return out;
+}
+
+// RGB or grey uint8 frames (B, H, W, C), C in {1, 3}, C-contiguous, y_tables (3, 256) float32
+// -> Lab L (B, 1, H, W) float32.
+py::array_t<float> rgb8_to_l(py::array rgb, py::array y_tables, int num_threads) {
+    if (!rgb.dtype().is(py::dtype::of<uint8_t>()) || !(rgb.flags() & py::array::c_style) ||
+        rgb.ndim() != 4 || (rgb.shape(3) != 1 && rgb.shape(3) != 3))
+        throw py::value_error("rgb8_to_l: rgb must be a C-contiguous uint8 array (B, H, W, 1|3)");
+    if (!y_tables.dtype().is(py::dtype::of<float>()) || !(y_tables.flags() & py::array::c_style)
+        || y_tables.ndim() != 2 || y_tables.shape(0) != 3 || y_tables.shape(1) != 256)
+        throw py::value_error("rgb8_to_l: y_tables must be a C-contiguous float32 (3, 256) array");
+    const int64_t B = rgb.shape(0), H = rgb.shape(1), W = rgb.shape(2);
+    const int channels = static_cast<int>(rgb.shape(3));
+    py::array_t<float> out({B, int64_t(1), H, W});
+    const uint8_t* in_ptr = static_cast<const uint8_t*>(rgb.data());
+    const float* t_ptr = static_cast<const float*>(y_tables.data());
+    float* o_ptr = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        colorvid::rgb8_to_l_impl(in_ptr, B * H * W, channels, t_ptr, o_ptr, num_threads);
     }
     return out;
 }
@@ -226,7 +250,11 @@ PYBIND11_MODULE(_cpu, m) {
           "Whether rebalanced_ce runs its AVX2 build on this CPU (else the SSE2 baseline).");
     m.def("lab_to_rgb8", &lab_to_rgb8, py::arg("L"), py::arg("ab"), py::arg("m"), py::arg("lut"),
           py::arg("num_threads") = 0,
-          "Lab planes -> RGB uint8 frames (B, H, W, 3), with a companding look-up table.");
+          "Lab planes -> RGB uint8 frames (B, H, W, 3), with a companding look-up table; ab at "
+          "a lower resolution than L is upsampled bilinearly in the same pass.");
+    m.def("rgb8_to_l", &rgb8_to_l, py::arg("rgb"), py::arg("y_tables"),
+          py::arg("num_threads") = 0,
+          "RGB or grey uint8 frames (B, H, W, 1|3) -> Lab L (B, 1, H, W) float32.");
     m.def("default_num_threads", &colorvid::default_num_threads,
           "Worker threads the kernels use (COLORVID_NUM_THREADS or the hardware concurrency).");
 }

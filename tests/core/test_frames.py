@@ -47,3 +47,43 @@ def test_cpp_and_torch_paths_agree(monkeypatch):
     fused = lab_to_frames(L, ab)
     monkeypatch.setattr(frames, "_cpu_kernels", lambda: None)
     assert np.array_equal(fused, lab_to_frames(L, ab))
+
+
+@pytest.mark.parametrize("low, full", [
+    ((64, 64), (144, 176)),  # a model's square chroma onto a 4:3-ish frame
+    ((3, 5), (37, 53)),  # odd sizes, factors that are not integers
+    ((1, 1), (5, 7)),  # one chroma pixel: every tap clamps to the edge
+    ((9, 7), (5, 4)),  # chroma larger than the frame (downsampling through the same maths)
+])
+@pytest.mark.parametrize("path", ["cpp", "torch"])
+def test_upsampled_chroma_matches_interpolate_then_convert(low, full, path, monkeypatch):
+    import torch.nn.functional as F
+
+    import colorvid.core.frames as frames
+
+    g = torch.Generator().manual_seed(5)
+    L = torch.rand(2, 1, *full, generator=g) * 100
+    ab = (torch.rand(2, 2, *low, generator=g) - 0.5) * 200
+    expected = lab_to_frames(L, F.interpolate(ab, size=full, mode="bilinear",
+                                              align_corners=False)).astype(int)
+    if path == "torch":
+        monkeypatch.setattr(frames, "_cpu_kernels", lambda: None)
+    else:
+        assert frames._cpu_fused_kernels() is not None
+    got = lab_to_frames(L, ab, upsample=True).astype(int)
+    diff = np.abs(got - expected)
+    # float rounding of the interpolation may move a value across a .5 level boundary
+    assert got.shape == (2, *full, 3) and diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 7, 3), (3, 9, 7, 1), (9, 7)])
+def test_cpp_l_matches_the_torch_lookup(shape, monkeypatch):
+    import colorvid.core.frames as frames
+
+    x = torch.arange(int(np.prod(shape))).remainder(256).to(torch.uint8).reshape(shape)
+    assert frames._cpu_fused_kernels() is not None
+    fused = frames_to_l(x)
+    monkeypatch.setattr(frames, "_cpu_kernels", lambda: None)
+    looked_up = frames_to_l(x)
+    assert fused.shape == looked_up.shape and fused.dtype == torch.float32
+    assert (fused - looked_up).abs().max() < 1e-4  # the table of L(Y): < 2e-6 by construction
