@@ -29,13 +29,16 @@ TABLE_METRICS = ("hue_accuracy", "chroma_ratio", "colorfulness", "psnr", "ssim",
 
 
 def lrcn_cnn_weights(lrcn_file: Path, out: Path) -> Path:
-    """LRCN's CNN as a zhang weights file (to decode it frame by frame, without the LSTM)."""
+    """LRCN's CNN as a zhang weights file (to decode it frame by frame, without the LSTM), with
+    LRCN's decoding (temperature, saturation, prior correction), so only the LSTM differs."""
     config = read_config(lrcn_file)
     tensors = load_file(str(lrcn_file))
     state = {k[len("cnn."):]: v.float() for k, v in tensors.items() if k.startswith("cnn.")}
     zconfig = {"model": "zhang", "preset": config["preset"], "bins_sha256": config["bins_sha256"],
                "architecture": config["architecture"]["zhang"], "training": {
                    "note": f"the CNN of {lrcn_file.name}"}}
+    zconfig.update({k: config[k] for k in ("decode_temperature", "decode_saturation",
+                                           "decode_prior_correction") if k in config})
     extras = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
     return save_weights(out, state, zconfig, extras)
 

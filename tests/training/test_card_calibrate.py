@@ -24,6 +24,7 @@ def lrcn_file(tmp_path: Path) -> Path:
 
 
 def test_lrcn_cnn_decoded_alone_matches_lrcn_frame_logits(lrcn_file, tmp_path):
+    write_temperature(lrcn_file, 0.5, {"note": "test"}, saturation=0.8, prior_correction=0.5)
     cnn = lrcn_cnn_weights(lrcn_file, tmp_path / "cnn.safetensors")
     zhang = colorvid.create_colorizer("zhang", weights=str(cnn), device="cpu", render_size=64)
     lrcn = colorvid.create_colorizer("lrcn", weights=str(lrcn_file), device="cpu",
@@ -32,6 +33,9 @@ def test_lrcn_cnn_decoded_alone_matches_lrcn_frame_logits(lrcn_file, tmp_path):
     with torch.inference_mode():
         torch.testing.assert_close(zhang.net.logits(L), lrcn.net.frame_logits(L))
     assert read_config(cnn)["model"] == "zhang"
+    # Decoded as LRCN decodes, so that only the LSTM differs between the two.
+    assert (zhang.temperature, zhang.saturation, zhang.prior_correction) == (
+        lrcn.temperature, lrcn.saturation, lrcn.prior_correction) == (0.5, 0.8, 0.5)
 
 
 def test_target_table_flags_each_goal():
