@@ -15,13 +15,19 @@ Frames out: numpy RGB uint8 ``(H, W, 3)``.
 
 :meth:`VideoColorizer.stream` batches frames (``batch`` at a time, so memory is bounded whatever
 the length) and, for temporal models, carries the model state from frame to frame, resetting it
-at scene cuts (:mod:`colorvid.core.video.scenecut`). :meth:`VideoColorizer.colorize` treats each
-frame on its own (fresh state), so random access (seeking in a previewer) gives repeatable
-results.
+at scene cuts (:mod:`colorvid.core.video.scenecut`). It is pipelined
+(:mod:`colorvid.core.video.engine`): reading the frames and RGB -> L, the model, and the chroma
+upsampling with Lab -> RGB each run in a thread of their own, so they overlap with each other
+and with whatever the caller does with the frames (``colorvid colorize`` encodes them). The
+conversions run on the model's device, the chroma upsampling fused into Lab -> RGB.
+:meth:`VideoColorizer.colorize` treats each frame on its own (fresh state), so random access
+(seeking in a previewer) gives repeatable results.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,8 +39,9 @@ from torch import Tensor
 from colorvid.core.api import create_colorizer
 from colorvid.core.frames import frames_to_l, lab_to_frames
 from colorvid.core.host import get_host
-from colorvid.core.interfaces import Colorizer
+from colorvid.core.interfaces import Colorizer, check_l
 from colorvid.core.video.decode import probe
+from colorvid.core.video.engine import Stage, items_in_flight, run_stages
 from colorvid.core.video.progress import Progress, ProgressMode
 from colorvid.core.video.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
 from colorvid.core.video.transcode import PIPE, Transcoder, TranscodeReport
@@ -52,6 +59,9 @@ __all__ = [
 DEFAULT_MODEL = "lrcn"  # the paper's video model; `colorvid colorize --model` defaults to it
 # 8 frames: enough to keep a CPU/GPU busy on 224-256 px renders, 8 x 1080p L planes are 66 MB.
 DEFAULT_BATCH = 8
+# Batches each queue of the pipelined stream holds: 1 is double buffering (a stage works on one
+# batch while the next waits), all the overlap there is with one thread per stage.
+PIPELINE_DEPTH = 1
 
 
 class ColorizeError(RuntimeError):
@@ -81,8 +91,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
 
 def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
                    device: str | torch.device | None = None, *, batch: int = DEFAULT_BATCH,
-                   render_size: int | None = None,
-                   scene_threshold: float = DEFAULT_THRESHOLD, **options: Any) -> VideoColorizer:
+                   render_size: int | None = None, scene_threshold: float = DEFAULT_THRESHOLD,
+                   pipelined: bool = True, **options: Any) -> VideoColorizer:
     """Create the registered colorizer ``name`` and wrap it for frames and frame streams.
 
     Args:
@@ -92,6 +102,8 @@ def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
         batch: frames run through the model together in :meth:`VideoColorizer.stream`.
         render_size: override the model's internal resolution (square side in pixels).
         scene_threshold: scene-cut threshold for temporal models (see colorvid.core.video.scenecut).
+        pipelined: run :meth:`VideoColorizer.stream`'s stages in threads of their own (False:
+            one after another in the caller's thread).
         **options: passed to the colorizer's factory (e.g. ``preset=...``).
 
     Raises:
@@ -111,7 +123,7 @@ def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
     except Exception as e:  # noqa: BLE001 - any factory failure is reported as one line
         raise ColorizeError(f"cannot create colorizer {name!r}: {type(e).__name__}: {e}") from e
     return VideoColorizer(model, batch=batch, render_size=render_size,
-                          scene_threshold=scene_threshold)
+                          scene_threshold=scene_threshold, pipelined=pipelined)
 
 
 class VideoColorizer:
@@ -119,7 +131,7 @@ class VideoColorizer:
 
     def __init__(self, model: Colorizer, *, batch: int = DEFAULT_BATCH,
                  render_size: int | None = None,
-                 scene_threshold: float = DEFAULT_THRESHOLD) -> None:
+                 scene_threshold: float = DEFAULT_THRESHOLD, pipelined: bool = True) -> None:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
         if render_size is not None:
@@ -129,6 +141,7 @@ class VideoColorizer:
             model.render_size = render_size
         self.model = model
         self.batch = batch
+        self.pipelined = pipelined  # False: every stage in the caller's thread, one at a time
         self.detector = SceneCutDetector(scene_threshold)
         self.scene_cuts: list[int] = []  # frame indices where the last stream reset the state
 
@@ -141,6 +154,13 @@ class VideoColorizer:
     def device(self) -> torch.device:
         return torch.device(getattr(self.model, "device", "cpu"))
 
+    @property
+    def read_ahead(self) -> int:
+        """The most frames :meth:`stream` reads beyond those it has yielded (pipelined)."""
+        if not self.pipelined:
+            return self.batch
+        return self.batch * items_in_flight(len(self._stages()), PIPELINE_DEPTH)
+
     def _to_l(self, frame: np.ndarray | Tensor) -> Tensor:
         if not isinstance(frame, (np.ndarray, Tensor)):
             raise TypeError(f"frame must be a numpy array or torch tensor, got "
@@ -151,55 +171,114 @@ class VideoColorizer:
             raise ValueError(f"frame must be HxW, HxWx1 or HxWx3, got shape {tuple(frame.shape)}")
         return frames_to_l(frame, self.device)
 
+    def _predict(self, L: Tensor, state: Any, resets: Tensor | None) -> tuple[Tensor, Any]:
+        """L ``(B, 1, H, W)`` -> (ab at the model's own resolution, state). The chroma is
+        upsampled later, fused into the Lab -> RGB pass (:func:`lab_to_frames`); a model that
+        overrides the public ``predict_ab`` / ``predict_sequence`` is called through it."""
+        model = self.model
+        if self.temporal:
+            if type(model).predict_sequence is not Colorizer.predict_sequence:
+                return model.predict_sequence(L, state, resets)
+            check_l(L, model.name)
+            if state is None:
+                state = model.new_state()
+            return model.predict_sequence_lowres(model.to_render(L), state, resets)
+        if type(model).predict_ab is not Colorizer.predict_ab:
+            return model.predict_ab(L), state
+        check_l(L, model.name)
+        return model.predict_ab_lowres(model.to_render(L)), state
+
     @torch.inference_mode()
     def colorize(self, frame: np.ndarray | Tensor) -> np.ndarray:
         """One frame -> RGB uint8 ``(H, W, 3)``. Independent of other frames (fresh state)."""
         L = self._to_l(frame)
-        if self.temporal:
-            ab, _ = self.model.predict_sequence(L, None)
-        else:
-            ab = self.model.predict_ab(L)
-        return lab_to_frames(L, ab)[0]
+        ab, _ = self._predict(L, None, None)
+        return lab_to_frames(L, ab, upsample=True)[0]
 
-    @torch.inference_mode()
-    def stream(self, frames: Iterable[np.ndarray | Tensor]) -> Iterator[np.ndarray]:
-        """Colorize frames in order; yields RGB uint8 ``(H, W, 3)`` per frame, lazily.
-
-        Reads at most ``batch`` frames ahead. Temporal models get one state for the whole stream,
-        reset where :attr:`detector` sees a cut (indices recorded in :attr:`scene_cuts`) and where
-        the frame size changes.
-        """
-        self.detector.reset()
-        self.scene_cuts = []
-        state: Any = None
+    # -- the stages of stream(): decode thread -> model thread -> convert thread -> caller -----
+    @torch.inference_mode()  # the decorator enters it around each step, not across yields
+    def _batches(self, frames: Iterable[np.ndarray | Tensor]) -> Iterator[_Batch]:
+        """Frames -> L batches of up to ``batch`` frames of one size (RGB -> L here, on the
+        model's device)."""
         chunk: list[Tensor] = []
         start = 0  # index of chunk[0] in the stream
-
-        def run(L: Tensor, first: int) -> Iterator[np.ndarray]:
-            nonlocal state
-            if self.temporal:
-                resets = self.detector(L)
-                self.scene_cuts.extend(first + int(i) for i in resets.nonzero().flatten())
-                ab, state = self.model.predict_sequence(L, state, resets)
-            else:
-                ab = self.model.predict_ab(L)
-            yield from lab_to_frames(L, ab)
-
+        new_sequence = True
         for frame in frames:
             L = self._to_l(frame)
             if chunk and L.shape[-2:] != chunk[0].shape[-2:]:
-                yield from run(torch.cat(chunk), start)
+                yield _Batch(torch.cat(chunk), start, new_sequence)
                 start += len(chunk)
                 chunk = []
-                state = None  # a new frame size starts a new sequence
-                self.detector.reset()
+                new_sequence = True  # a new frame size starts a new sequence
             chunk.append(L)
             if len(chunk) == self.batch:
-                yield from run(torch.cat(chunk), start)
+                yield _Batch(torch.cat(chunk), start, new_sequence)
                 start += len(chunk)
                 chunk = []
+                new_sequence = False
         if chunk:
-            yield from run(torch.cat(chunk), start)
+            yield _Batch(torch.cat(chunk), start, new_sequence)
+
+    @torch.inference_mode()
+    def _chroma(self, batches: Iterator[_Batch]) -> Iterator[tuple[Tensor, Tensor]]:
+        """L batches -> (L, ab at the model's resolution), in order, carrying the temporal state
+        (reset at scene cuts and where the frame size changes)."""
+        state: Any = None
+        for b in batches:
+            if b.new_sequence:
+                state = None
+                self.detector.reset()
+            resets = None
+            if self.temporal:
+                resets = self.detector(b.L)
+                self.scene_cuts.extend(b.first + int(i) for i in resets.nonzero().flatten())
+            ab, state = self._predict(b.L, state, resets)
+            yield b.L, ab
+
+    def _stages(self) -> list[Stage]:
+        return [("model", self._chroma), ("convert", self._frames)]
+
+    @staticmethod
+    @torch.inference_mode()
+    def _frames(chroma: Iterator[tuple[Tensor, Tensor]]) -> Iterator[np.ndarray]:
+        """(L, ab) -> RGB uint8 ``(B, H, W, 3)``: chroma upsampling and Lab -> RGB in one pass."""
+        for L, ab in chroma:
+            yield lab_to_frames(L, ab, upsample=True)
+
+    def stream(self, frames: Iterable[np.ndarray | Tensor]) -> Iterator[np.ndarray]:
+        """Colorize frames in order; yields RGB uint8 ``(H, W, 3)`` per frame, lazily.
+
+        Pipelined (the default): ``frames`` is read and converted to L in one thread, the model
+        runs in a second, the chroma upsampling and Lab -> RGB in a third, and the caller's own
+        work on the yielded frames (encoding) overlaps all three. At most :attr:`read_ahead`
+        frames are read beyond those yielded, whatever the length. An exception in any stage
+        (including ``frames`` itself) stops all of them and is re-raised here; closing the
+        generator stops and joins the threads. Temporal models get one state for the whole
+        stream, reset where :attr:`detector` sees a cut (indices recorded in
+        :attr:`scene_cuts`) and where the frame size changes.
+        """
+        self.detector.reset()
+        self.scene_cuts = []
+        if self.pipelined:
+            # The source thread reads the frames and converts them to L (self._batches).
+            batches = run_stages(self._batches(frames), self._stages(), depth=PIPELINE_DEPTH,
+                                 source_name="decode")
+        else:
+            batches = self._frames(self._chroma(self._batches(frames)))
+        try:
+            for rgb in batches:
+                yield from rgb
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Batch:
+    L: Tensor  # (B, 1, H, W), on the model's device
+    first: int  # index of its first frame in the stream
+    new_sequence: bool  # the temporal state starts afresh here (first batch, new frame size)
 
 
 def _expected_frames(src: str) -> int | None:
@@ -235,8 +314,11 @@ def colorize_video(src: str | Path, dst: str | Path,
                     skip_errors=skip_errors, start=start, duration=duration) as t:
         expected = _expected_frames(str(src))
         whole = start is None and duration is None
-        with Progress(total=expected if whole else None, mode=progress) as bar:
-            for rgb in vc.stream(t.frames()):
+        # Decoding runs in the stream's decode thread, encoding here; closing the stream joins
+        # its threads before the Transcoder closes the files they use (also on errors).
+        with Progress(total=expected if whole else None, mode=progress) as bar, \
+                contextlib.closing(vc.stream(t.frames())) as frames:
+            for rgb in frames:
                 t.write(rgb)
                 bar.advance()
         if not t.report.frames_in:

@@ -13,6 +13,10 @@ under that name. ``-`` is stdin / stdout, carrying y4m (``yuv4mpegpipe``), for r
 Memory: one decoded frame per frame handed out and not yet written back (the caller's batch),
 plus the muxer's interleaving queue; nothing is kept per video.
 
+Threads: :meth:`Transcoder.frames` may run in one thread (it remuxes audio while it demuxes)
+and :meth:`Transcoder.write` in another (``colorvid colorize`` does: see
+:mod:`colorvid.core.video.engine`); writes to the output container are serialised by a lock.
+
 >>> with Transcoder("in.mp4", "out.mp4") as t:  # doctest: +SKIP
 ...     for rgb in t.frames():
 ...         t.write(255 - rgb)
@@ -26,6 +30,7 @@ import dataclasses
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -106,6 +111,7 @@ class Transcoder:
         self._pending: collections.deque[_Timing] = collections.deque()
         self._last_pts: int | None = None
         self._finished = False
+        self._mux_lock = threading.Lock()  # frames() remuxes audio, write() muxes video
         self.report = TranscodeReport(output=self.dst)
         try:
             self._open_input(stdin)
@@ -330,7 +336,8 @@ class Transcoder:
 
     def _mux(self, packet: Any) -> None:
         try:
-            self._out.mux(packet)
+            with self._mux_lock:
+                self._out.mux(packet)
         except BrokenPipeError as e:
             raise VideoError("output pipe closed by the reader") from e
         except av.error.FFmpegError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
@@ -73,8 +74,11 @@ def test_stream_equals_frame_by_frame_for_stateless(name, test_colorizers, carph
         np.testing.assert_array_equal(a, b)
 
 
-def test_stream_is_lazy_and_bounded(carphone_frames):
-    """An endless source: stream must read only about one batch ahead of what it yields."""
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_stream_is_lazy_and_bounded(carphone_frames, pipelined):
+    """An endless source: stream reads a bounded number of frames ahead of what it yields: about
+    one batch one stage after another, a fixed number of batches pipelined (one per queue and
+    stage, vc.read_ahead), never the whole input; dropping the stream ends its threads."""
     consumed = 0
 
     def endless():
@@ -83,10 +87,14 @@ def test_stream_is_lazy_and_bounded(carphone_frames):
             consumed += 1
             yield frame
 
-    vc = colorvid.open_colorizer("grey", batch=4)
+    vc = colorvid.open_colorizer("grey", batch=4, pipelined=pipelined)
     out = list(itertools.islice(vc.stream(endless()), 6))
     assert len(out) == 6
-    assert consumed <= 8  # two batches of 4, never the whole (infinite) input
+    if pipelined:
+        assert consumed <= 6 + vc.read_ahead
+    else:
+        assert consumed <= 8  # two batches of 4
+    assert not [t for t in threading.enumerate() if t.name.startswith("colorvid-")]
 
 
 def test_temporal_state_carries_across_batches_and_resets_at_cuts(test_colorizers, carphone_frames,
