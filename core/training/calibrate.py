@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-__all__ = ["CORRECTIONS", "GRID", "SATURATIONS", "calibrate_temperature", "main", "validation_photos",
-           "write_temperature"]
+__all__ = ["CORRECTIONS", "GRID", "SATURATIONS", "calibrate_temperature", "main",
+           "validation_photos", "write_temperature"]
 
 GRID: tuple[float, ...] = (0.38, 0.5, 0.7, 1.0)
 SATURATIONS: tuple[float, ...] = (1.5, 1.25, 1.0, 0.8, 0.65, 0.5, 0.4)
@@ -57,8 +57,8 @@ def _open_cache(folder: Path):
 
 
 def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature: float,
-            saturations: Sequence[float], prior_correction: float = 0.0
-            ) -> list[dict[str, float]]:
+            saturations: Sequence[float], prior_correction: float = 0.0,
+            device: str = "cpu") -> list[dict[str, float]]:
     """Mean metrics over ``photos`` at one temperature and prior correction, for each
     saturation factor (saturation scales the decoded ab, as the colorizers do)."""
     import colorvid
@@ -66,14 +66,14 @@ def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature
 
     colorizer = colorvid.create_colorizer(model, weights=str(weights), temperature=temperature,
                                           saturation=1.0, prior_correction=prior_correction,
-                                          device="cpu")
+                                          device=device)
     metrics = {m: colorvid.create_metric(m) for m in ("hue_accuracy", "chroma_ratio", "psnr")}
     totals = {s: {m: [] for m in (*metrics, "grey_psnr")} for s in saturations}
     for rgb in photos:
         ref = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double() / 255.0
         lab = rgb_to_lab(ref.float())
         with torch.inference_mode():
-            ab = colorizer.predict_ab(lab[:, :1]).float()
+            ab = colorizer.predict_ab(lab[:, :1].to(device)).float().cpu()
         grey = lab_to_rgb(torch.cat((lab[:, :1], torch.zeros_like(ab)), 1)).double()
         grey_psnr = metrics["psnr"].compute(grey, ref)
         for s in saturations:
@@ -92,14 +92,15 @@ def calibrate_temperature(model: str, weights: str | Path, photos: Sequence[np.n
                           grid: Sequence[float] = GRID,
                           saturations: Sequence[float] = SATURATIONS,
                           max_psnr_drop: float = 0.5, min_chroma_ratio: float = 0.5,
-                          corrections: Sequence[float] = CORRECTIONS) -> dict:
+                          corrections: Sequence[float] = CORRECTIONS, device: str = "cpu"
+                          ) -> dict:
     """Scores for each (prior correction, T, saturation) and the chosen triple: the most hue
     accuracy among those
     whose PSNR is within ``max_psnr_drop`` dB of grey and whose chroma ratio is at least
     ``min_chroma_ratio``; failing that, the highest PSNR with that chroma ratio; failing that,
     the highest PSNR."""
     rows = [r for a in corrections for t in grid
-            for r in _scores(model, Path(weights), photos, t, saturations, a)]
+            for r in _scores(model, Path(weights), photos, t, saturations, a, device)]
     coloured = [r for r in rows if r["chroma_ratio"] >= min_chroma_ratio]
     ok = [r for r in coloured if r["psnr"] >= r["grey_psnr"] - max_psnr_drop]
     if ok:
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, required=True, help="the training cache folder")
     p.add_argument("--limit", type=int, default=None, help="at most N photos")
     p.add_argument("--write", action="store_true",
-                   help="record the chosen temperature, saturation and prior correction in the file")
+                   help="record the chosen temperature, saturation and prior correction")
     args = p.parse_args(argv)
     from colorvid.core.weights import read_config
 
