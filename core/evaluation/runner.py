@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from colorvid.core.api import create_colorizer, create_metric
-from colorvid.core.frames import frames_to_l, lab_to_frames
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer, Metric
 from colorvid.core.video.decode import probe, read_frames
 from colorvid.core.video.images import is_image_file, is_pattern, open_images
+from colorvid.core.video.pipeline import VideoColorizer
 
 __all__ = [
     "BASELINE",
@@ -243,21 +243,21 @@ def _decode(path: Path, config: EvalConfig) -> tuple[list[tuple[int, np.ndarray]
 
 
 def colorize_frames(colorizer: Colorizer, frames: np.ndarray) -> np.ndarray:
-    """RGB uint8 ``(T, H, W, 3)`` -> colorized RGB uint8: only the frames' L reaches the model."""
-    device = getattr(colorizer, "device", None)
-    L = frames_to_l(frames, device=device)  # (T, 1, H, W)
-    with torch.inference_mode():
-        if colorizer.temporal:
-            ab, _ = colorizer.predict_sequence(L)
-        else:
-            ab = torch.cat([colorizer.predict_ab(L[i:i + BATCH_FRAMES])
-                            for i in range(0, L.shape[0], BATCH_FRAMES)])
-    if ab.shape != (L.shape[0], 2, *L.shape[-2:]):
-        raise ValueError(f"{colorizer.name}: predict_ab returned shape {tuple(ab.shape)}, "
-                         f"expected {(L.shape[0], 2, *L.shape[-2:])}")
-    if not torch.isfinite(ab).all():
-        raise ValueError(f"{colorizer.name}: predicted ab contains NaN or infinity")
-    return lab_to_frames(L, ab)
+    """RGB uint8 ``(T, H, W, 3)`` -> colorized RGB uint8: only the frames' L reaches the model.
+
+    Runs colorize's pipelined engine (:meth:`VideoColorizer.stream`: RGB -> L, the model and
+    Lab -> RGB overlap, ``BATCH_FRAMES`` at a time), with one temporal state for the whole video
+    (no scene-cut resets, as the models are scored on their own memory) and the model's chroma
+    checked (shape, finite).
+    """
+    vc = VideoColorizer(colorizer, batch=BATCH_FRAMES, scene_cuts=False, check_chroma=True)
+    out = np.empty(frames.shape[:3] + (3,), np.uint8)
+    n = 0
+    for n, rgb in enumerate(vc.stream(frames), start=1):
+        out[n - 1] = rgb
+    if n != len(frames):
+        raise ValueError(f"{colorizer.name}: {n} frames colorized of {len(frames)}")
+    return out
 
 
 def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:

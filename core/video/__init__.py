@@ -5,6 +5,7 @@
 - ``decode``: probing and frame iteration with PyAV (``probe``, ``read_frames``, ``VideoError``);
 - ``transcode``: re-encoding a video's picture while copying its audio, subtitles and timing;
 - ``scenecut``: where a temporal model's carried state is reset;
+- ``engine``: stages in threads joined by bounded queues (the pipelined ``stream``);
 - ``progress``: the progress bar / JSON lines on stderr.
 
 May import: the base modules of ``colorvid.core``, ``colorvid.kernels`` and this folder; not

@@ -131,7 +131,8 @@ class VideoColorizer:
 
     def __init__(self, model: Colorizer, *, batch: int = DEFAULT_BATCH,
                  render_size: int | None = None,
-                 scene_threshold: float = DEFAULT_THRESHOLD, pipelined: bool = True) -> None:
+                 scene_threshold: float = DEFAULT_THRESHOLD, pipelined: bool = True,
+                 scene_cuts: bool = True, check_chroma: bool = False) -> None:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
         if render_size is not None:
@@ -142,6 +143,8 @@ class VideoColorizer:
         self.model = model
         self.batch = batch
         self.pipelined = pipelined  # False: every stage in the caller's thread, one at a time
+        self.scene_cuts_enabled = scene_cuts  # False: one state for the whole stream (eval)
+        self.check_chroma = check_chroma  # refuse a wrongly shaped or non-finite ab (eval)
         self.detector = SceneCutDetector(scene_threshold)
         self.scene_cuts: list[int] = []  # frame indices where the last stream reset the state
 
@@ -229,10 +232,12 @@ class VideoColorizer:
                 state = None
                 self.detector.reset()
             resets = None
-            if self.temporal:
+            if self.temporal and self.scene_cuts_enabled:
                 resets = self.detector(b.L)
                 self.scene_cuts.extend(b.first + int(i) for i in resets.nonzero().flatten())
             ab, state = self._predict(b.L, state, resets)
+            if self.check_chroma:
+                _check_chroma(self.model, b.L, ab)
             yield b.L, ab
 
     def _stages(self) -> list[Stage]:
@@ -272,6 +277,14 @@ class VideoColorizer:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
+
+
+def _check_chroma(model: Colorizer, L: Tensor, ab: Tensor) -> None:
+    if ab.dim() != 4 or ab.shape[:2] != (L.shape[0], 2):
+        raise ValueError(f"{model.name}: predict_ab returned shape {tuple(ab.shape)}, expected "
+                         f"({L.shape[0]}, 2, h, w)")
+    if not torch.isfinite(ab).all():
+        raise ValueError(f"{model.name}: predicted ab contains NaN or infinity")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,8 @@ inline float f_inverse(float f) {
 }
 
 inline uint8_t compand(const uint8_t* lut, float linear) {
-    linear = std::min(std::max(linear, 0.0f), 1.0f);
+    // NaN (a broken model's chroma) goes to 0 like negatives: a NaN index would read anywhere.
+    linear = linear > 0.0f ? std::min(linear, 1.0f) : 0.0f;
     return lut[static_cast<int32_t>(linear * 65535.0f + 0.5f)];
 }
 

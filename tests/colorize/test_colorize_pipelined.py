@@ -194,3 +194,15 @@ def test_stream_runs_the_model_with_inference_mode_in_its_thread():
 
     list(VideoColorizer(Probe(), batch=1).stream([np.zeros((4, 4), np.uint8)] * 2))
     assert seen == [(True, "colorvid-model")] * 2
+
+
+def test_check_chroma_refuses_non_finite_ab():
+    class Broken(FailingColorizer):
+        def predict_ab_lowres(self, L: Tensor) -> Tensor:
+            return L.new_full((L.shape[0], 2, 2, 2), float("nan"))
+
+    frames = [np.zeros((8, 8), np.uint8)] * 3
+    assert len(list(VideoColorizer(Broken(), batch=2).stream(frames))) == 3  # colorize: on
+    with pytest.raises(ValueError, match="failing-test: predicted ab contains NaN"):
+        list(VideoColorizer(Broken(), batch=2, check_chroma=True).stream(frames))
+    assert not _pipeline_threads()

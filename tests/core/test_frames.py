@@ -87,3 +87,12 @@ def test_cpp_l_matches_the_torch_lookup(shape, monkeypatch):
     looked_up = frames_to_l(x)
     assert fused.shape == looked_up.shape and fused.dtype == torch.float32
     assert (fused - looked_up).abs().max() < 1e-4  # the table of L(Y): < 2e-6 by construction
+
+
+@pytest.mark.parametrize("low", [(4, 4), (8, 8)], ids=["upsampled", "same-size"])
+def test_non_finite_chroma_gives_defined_pixels(low):
+    """A broken model's NaN / inf chroma must not index the companding table out of range."""
+    ab = torch.full((1, 2, *low), float("nan"))
+    ab[0, 0, 0, 0] = float("inf")
+    out = lab_to_frames(torch.full((1, 1, 8, 8), 50.0), ab, upsample=True)
+    assert out.shape == (1, 8, 8, 3) and out.dtype == np.uint8
