@@ -73,7 +73,7 @@ def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature
         ref = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double() / 255.0
         lab = rgb_to_lab(ref.float())
         with torch.inference_mode():
-            ab = colorizer.predict_ab(lab[:, :1].to(device)).float().cpu()
+            ab = _predict(colorizer, lab[:, :1].to(device)).float().cpu()
         grey = lab_to_rgb(torch.cat((lab[:, :1], torch.zeros_like(ab)), 1)).double()
         grey_psnr = metrics["psnr"].compute(grey, ref)
         for s in saturations:
@@ -86,6 +86,17 @@ def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature
     return [{"temperature": temperature, "saturation": s, "prior_correction": prior_correction,
              **{k: float(np.mean(v)) if v else float("nan") for k, v in totals[s].items()}}
             for s in saturations]
+
+
+def _predict(colorizer, L: torch.Tensor) -> torch.Tensor:
+    """ab of one photo as the colorizer paints it in a video: a temporal one (LRCN) sees the photo
+    held still for its window (a static shot) and is scored on the last frame, where its state
+    is what it carries through footage, not on a first frame with an empty state."""
+    if not getattr(colorizer, "temporal", False):
+        return colorizer.predict_ab(L)
+    frames = getattr(colorizer, "window", None) or 6
+    ab, _ = colorizer.predict_sequence(L.expand(frames, -1, -1, -1).contiguous())
+    return ab[-1:]
 
 
 def calibrate_temperature(model: str, weights: str | Path, photos: Sequence[np.ndarray],

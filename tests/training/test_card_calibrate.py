@@ -165,3 +165,17 @@ def test_calibration_searches_the_prior_correction(tmp_path):
     assert report["prior_correction"] in (0.0, 1.0)
     a, b = sorted(report["rows"], key=lambda r: r["prior_correction"])
     assert a["chroma_ratio"] != b["chroma_ratio"]  # the correction changes what is decoded
+
+
+def test_lrcn_is_calibrated_on_a_static_shot_of_each_photo(lrcn_file):
+    from colorvid.core.training.calibrate import _predict
+
+    torch.manual_seed(0)
+    lrcn = colorvid.create_colorizer("lrcn", weights=str(lrcn_file), render_size=32)
+    with torch.no_grad():  # a non-zero LSTM head, so the state matters
+        lrcn.net.head.weight.normal_(0, 1.0)
+    L = torch.rand(1, 1, 32, 32) * 100
+    ab = _predict(lrcn, L)
+    sequence, _ = lrcn.predict_sequence(L.repeat(lrcn.window, 1, 1, 1))
+    torch.testing.assert_close(ab, sequence[-1:])
+    assert not torch.allclose(ab, lrcn.predict_ab(L))  # not the first frame's empty state
