@@ -3,6 +3,7 @@ into a video, a sequence, an image or a folder (:func:`colorize_media`)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from fractions import Fraction
@@ -121,9 +122,10 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
         frames = source.frames()
         deep = source.deep
     if image_out:
-        with ImageWriter(dst, overwrite=overwrite, deep=deep) as w:
+        with ImageWriter(dst, overwrite=overwrite, deep=deep) as w, \
+                contextlib.closing(_colorized(vc, source, frames)) as colorized:
             with Progress(total=total, mode=progress) as bar:
-                for i, rgb in enumerate(_colorized(vc, source, frames)):
+                for i, rgb in enumerate(colorized):
                     number = source.numbers[i] if source is not None else i
                     name = source.paths[i].name if source is not None else None
                     w.write(rgb, number=number, name=name)
@@ -133,7 +135,9 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
             w.finish()
             report.frames_in = report.frames_out = w.written
         return report
-    n = _encode(_colorized(vc, source, frames), Path(dst), fps, overwrite, codec, crf)
+    # Closed on any error, so that the pipelined stream's threads stop at once.
+    with contextlib.closing(_colorized(vc, source, frames)) as colorized:
+        n = _encode(colorized, Path(dst), fps, overwrite, codec, crf)
     if not n:
         raise ColorizeError(f"{src}: no frame decoded; nothing written")
     report.frames_in = report.frames_out = n
