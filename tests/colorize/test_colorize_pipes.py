@@ -111,7 +111,10 @@ def test_interrupted_run_leaves_no_partial_output(sig, bunny_cut, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-c", _SLOW_MAIN, "colorize", str(bunny_cut), "-o",
          str(out_dir / "colour.mp4"), "--model", "slow-test", "--batch", "1", "--progress",
-         "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # SIGINT as a terminal gives it, even when the suite runs as a background job (which
+        # inherits SIGINT ignored; Python would keep it ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in proc.stderr:  # wait until frames are being encoded into the temp file
             if line.startswith("{") and json.loads(line)["frames"] >= 1:

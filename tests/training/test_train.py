@@ -114,8 +114,13 @@ def test_unknown_loss_and_missing_outputs_are_clear_errors(carphone_clip, tmp_pa
 
 def _cli(*args: str, **kw) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
+    # A suite started in the background of a script inherits SIGINT ignored (POSIX shells do
+    # that to background jobs), and Python keeps an ignored SIGINT: the child would never see
+    # the Ctrl-C these tests send. Give it the default disposition, as a terminal would.
     return subprocess.Popen([sys.executable, "-m", "colorvid", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kw)
 
 
 @pytest.mark.slow
