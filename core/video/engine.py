@@ -85,19 +85,29 @@ class _Run:
             yield item
 
 
-def _source_thread(run: _Run, name: str, source: Iterable[Any], out: queue.Queue) -> None:
-    it = iter(())
+def _pump(run: _Run, name: str, items: Callable[[], Iterable[Any]], out: queue.Queue) -> None:
+    """Put every item of ``items()`` on ``out``, then the end mark; failures go to ``run``."""
     try:
-        it = iter(source)
-        for item in it:
+        for item in items():
             run.put(out, item)
         run.put(out, _END)
     except _Stopped:
         pass
     except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, re-raised there
         run.fail(name, e)
+
+
+def _source_thread(run: _Run, name: str, source: Iterable[Any], out: queue.Queue) -> None:
+    opened: list[Iterator[Any]] = []
+
+    def items() -> Iterator[Any]:
+        opened.append(iter(source))
+        return opened[0]
+
+    try:
+        _pump(run, name, items, out)
     finally:
-        close = getattr(it, "close", None)
+        close = getattr(opened[0], "close", None) if opened else None
         if close is not None:  # a generator: its own finally blocks run here, in its thread
             try:
                 close()
@@ -107,14 +117,7 @@ def _source_thread(run: _Run, name: str, source: Iterable[Any], out: queue.Queue
 
 def _stage_thread(run: _Run, name: str, fn: Callable[[Iterator[Any]], Iterable[Any]],
                   src: queue.Queue, out: queue.Queue) -> None:
-    try:
-        for item in fn(run.items(src)):
-            run.put(out, item)
-        run.put(out, _END)
-    except _Stopped:
-        pass
-    except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, re-raised there
-        run.fail(name, e)
+    _pump(run, name, lambda: fn(run.items(src)), out)
 
 
 def items_in_flight(stages: int, depth: int) -> int:
