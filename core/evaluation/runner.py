@@ -27,7 +27,7 @@ from colorvid.core.api import create_colorizer, create_metric
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer, Metric
 from colorvid.core.video.decode import probe, read_frames
-from colorvid.core.video.images import is_image_file, is_pattern, open_images
+from colorvid.core.video.images import is_image_file, is_pattern, open_images, to_8bit
 from colorvid.core.video.pipeline import VideoColorizer
 
 __all__ = [
@@ -233,9 +233,7 @@ def _decode(path: Path, config: EvalConfig) -> tuple[list[tuple[int, np.ndarray]
             if config.frames is not None and len(out) >= config.frames:
                 break
             if i % config.stride == 0:
-                if rgb.dtype == np.uint16:
-                    rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
-                out.append((i, rgb))
+                out.append((i, to_8bit(rgb)))
         return out, source.fps
     info = probe(path)
     rate = float(info.frame_rate) if info.frame_rate else None

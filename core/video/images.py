@@ -31,7 +31,7 @@ import numpy as np
 from colorvid.core.video.decode import VideoError
 
 __all__ = ["IMAGE_EXTS", "DEFAULT_FPS", "ImageSource", "ImageWriter", "is_image_file",
-           "is_pattern", "open_images", "read_image", "write_image"]
+           "is_pattern", "open_images", "read_image", "to_8bit", "write_image"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 DEEP_EXTS = (".png", ".tif", ".tiff")  # formats that keep 16 bits
@@ -64,6 +64,13 @@ def read_image(path: str | Path) -> np.ndarray:
     else:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(img)
+
+
+def to_8bit(rgb: np.ndarray) -> np.ndarray:
+    """A frame as uint8: 16-bit samples rounded to the nearest 8-bit level (v / 257), 8-bit kept."""
+    if rgb.dtype == np.uint16:
+        return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return rgb
 
 
 def write_image(path: str | Path, rgb: np.ndarray, *, deep: bool = False) -> None:

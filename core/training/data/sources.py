@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import re
 import warnings
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
@@ -34,7 +33,6 @@ __all__ = [
     "split_by_video",
 ]
 
-_NUMBERED = re.compile(r"\d+$")
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".ts"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -78,7 +76,8 @@ def find_clips(paths: Iterable[str | Path]) -> list[Path]:
     de-duplicated. A folder of unnumbered images is skipped with a :class:`MediaWarning` (those
     are stills: train on them with ``--images``); a path that does not exist is an error.
     """
-    from colorvid.core.video.images import is_image_file, is_pattern
+    from colorvid.core.video.decode import VideoError
+    from colorvid.core.video.images import is_image_file, is_pattern, open_images
 
     found: set[Path] = set()
     for p in map(Path, paths):
@@ -98,10 +97,14 @@ def find_clips(paths: Iterable[str | Path]) -> list[Path]:
         for folder in [p, *sorted(d for d in p.rglob("*") if d.is_dir())]:
             files = [f for f in folder.iterdir() if f.is_file()]
             found.update(f.resolve() for f in files if f.suffix.lower() in VIDEO_SUFFIXES)
-            images = [f for f in files if is_image_file(f)]
-            if not images:
+            if not any(is_image_file(f) for f in files):
                 continue
-            if all(_NUMBERED.search(f.stem) for f in images):
+            try:  # the same rules as colorize and eval apply (core/video/images.py)
+                kind = open_images(folder).kind
+            except VideoError as e:
+                warnings.warn(f"skipping {e}", MediaWarning, stacklevel=2)
+                continue
+            if kind == "sequence":
                 found.add(folder.resolve())
             else:
                 warnings.warn(f"skipping {folder}: its images are not all numbered frames (a "
@@ -225,7 +228,7 @@ def decode_resampled(
 def _sequence_frames(path: Path, short_side: int | None, max_frames: int | None
                      ) -> Iterator[np.ndarray]:
     from colorvid.core.video.decode import VideoError
-    from colorvid.core.video.images import open_images
+    from colorvid.core.video.images import open_images, to_8bit
 
     try:
         source = open_images(path)
@@ -237,9 +240,7 @@ def _sequence_frames(path: Path, short_side: int | None, max_frames: int | None
         for k, rgb in enumerate(source.frames()):
             if max_frames is not None and k >= max_frames:
                 return
-            if rgb.dtype == np.uint16:  # round 16 -> 8 bits
-                rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-            yield _resize_short_side(np.ascontiguousarray(rgb), short_side)
+            yield _resize_short_side(np.ascontiguousarray(to_8bit(rgb)), short_side)
     except VideoError as e:
         raise MediaError(str(e)) from e
 
