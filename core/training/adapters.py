@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from colorvid.core.bins import AB_BINS_SHA256
-from colorvid.core.weights import default_weights_path, save_weights
+from colorvid.core.weights import default_weights_path, load_weights, save_weights
 
 __all__ = ["ADAPTERS", "HyperParameters", "TrainAdapter", "make_adapter"]
 
@@ -113,6 +113,20 @@ def _load_net_weights(net: nn.Module, model: str, preset: str, path: Path) -> No
     load_into(net, model, preset, path, pretrained=True)
 
 
+def _load_lstm_weights(net: nn.Module, path: Path) -> None:
+    """Load the temporal part (``proj``, ``lstm``, ``head``) of an lrcn file into ``net``, whose
+    CNN may be another preset's; shapes are checked strictly."""
+    from colorvid.core.weights import check_state_dict, read_config
+
+    preset = read_config(path).get("preset")
+    loaded = load_weights(path, model="lrcn", preset=preset)
+    temporal = {k: v for k, v in loaded.state_dict.items() if not k.startswith("cnn.")}
+    expected = {k: v.shape for k, v in net.state_dict().items() if not k.startswith("cnn.")}
+    check_state_dict(expected, {k: v.shape for k, v in temporal.items()},
+                     f"{path} (its LSTM, for an lrcn net of another preset)")
+    net.load_state_dict(temporal, strict=False)
+
+
 class ZhangAdapter(TrainAdapter):
     model, default_loss, hp = "zhang", "rebalanced_ce", _ZHANG_HP
 
@@ -157,11 +171,16 @@ class LRCNAdapter(TrainAdapter):
             warnings.warn(f"lrcn: no Zhang weights to start the CNN from ({path}); training it "
                           "from scratch", stacklevel=2)
             return None
-        if read_config(path).get("model") == "lrcn":
+        header = read_config(path)
+        cnn = self.options.get("cnn_init")
+        if header.get("model") == "lrcn" and header.get("preset") != self.preset and cnn:
+            # An LSTM trained over another preset's CNN (the LSTM's size does not depend on
+            # the CNN's widths: it reads the 313 probabilities) continues over this CNN.
+            _load_lstm_weights(self.net, path)
+        elif header.get("model") == "lrcn":
             _load_net_weights(self.net, "lrcn", self.preset, path)
         else:
             _load_net_weights(self.net.cnn, "zhang", self.preset, path)
-        cnn = self.options.get("cnn_init")
         if cnn:
             _load_net_weights(self.net.cnn, "zhang", self.preset, Path(cnn))
             return f"{path} (CNN from {cnn})"

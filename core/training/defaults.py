@@ -154,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         cnn = args.out / "zhang" / f"zhang-{args.preset}.safetensors"
         cnn = cnn if cnn.is_file() else default_weights_path("zhang", args.preset)
         # Continue the shipped LSTM when it came from this recipe (its header counts the hours),
-        # over the newest CNN; otherwise start the LSTM from scratch on that CNN.
+        # over the newest CNN; otherwise start the LSTM from scratch on that CNN. A preset
+        # without its own LRCN file (small, widened from tiny) continues tiny's LSTM: the
+        # LSTM reads the 313 probabilities, so its size does not depend on the CNN's widths.
         shipped = default_weights_path("lrcn", args.preset)
+        if not shipped.is_file() and args.preset == "small":
+            shipped = default_weights_path("lrcn", "tiny")
         previous = shipped.is_file() and bool(
             (read_config(shipped).get("training") or {}).get("cumulative"))
         run = args.out / "lrcn"
