@@ -39,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="RUN_DIR")
     p.add_argument("--preset", default="tiny", choices=("tiny", "small", "full"))
     p.add_argument("--loss", help="any registered loss (default: the model's own)")
+    p.add_argument("--loss-option", dest="loss_options", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="an option of the loss, e.g. warp_weight=0.2 for lrcn (repeatable; "
+                   "VALUE is read as a number, true/false, or else kept as text)")
     p.add_argument("--init", metavar="FILE",
                    help="starting weights (LRCN: a zhang file for its CNN; default the shipped "
                    "zhang weights)")
@@ -63,6 +67,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def parse_loss_options(items: list[str]) -> dict[str, object]:
+    """``["warp_weight=0.2", "rebalance_seq=false"]`` -> ``{"warp_weight": 0.2, ...}``."""
+    options: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CLIError(f"--loss-option must be KEY=VALUE with KEY a name, got {item!r} "
+                           "(e.g. --loss-option warp_weight=0.2)")
+        value: object = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    continue
+        options[key] = value
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     from colorvid.core.training.data import MediaError
     from colorvid.core.training.trainer import TrainConfig, TrainError, train
@@ -79,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out, preset=args.preset, loss=args.loss,
+        loss_options=parse_loss_options(args.loss_options),
         init=args.init, images=args.images, corpus=args.corpus, cache=args.cache,
         samples_per_epoch=args.samples_per_epoch, train_cnn=args.train_cnn,
         max_minutes=args.max_minutes,

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=176)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--warp-weight", type=float, default=None,
+                   help="lrcn stage: weight of the warping loss (default: the loss's, 0.05)")
     p.add_argument("--init", type=Path, default=None,
                    help="zhang weights to continue from (default: the shipped ones)")
     p.add_argument("--seed", type=int, default=None,
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         run = args.out / "lrcn"
         _run("lrcn", TrainConfig(
             model="lrcn", preset=args.preset, data=[], out=str(run), crop=min(args.crop, 128),
+            loss_options={} if args.warp_weight is None else {"warp_weight": args.warp_weight},
             batch_size=4, seq_len=6, lr=1e-3, max_minutes=args.minutes,
             init=str(shipped if previous else cnn), cnn_init=str(cnn) if previous else None,
             train_cnn=False, seed=seed_for(shipped if previous else None),

@@ -64,6 +64,9 @@ class TrainConfig:
     out: str
     preset: str = "tiny"
     loss: str | None = None
+    # Options of the loss beyond the class weights, e.g. {"warp_weight": 0.2} for lrcn; each
+    # must be one the loss's factory accepts.
+    loss_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     init: str | None = None  # starting weights (fine-tuning; LRCN: a zhang file for its CNN)
     images: list[str] = dataclasses.field(default_factory=list)  # image folders (seq_len 1)
     # Folders of photos and videos served from a decoded cache (core/training/data/cache.py):
@@ -100,6 +103,8 @@ class TrainConfig:
         out["corpus"] = sorted(str(Path(d).resolve()) for d in self.corpus)
         out["data"] = sorted(str(Path(d).resolve()) for d in self.data)
         out["images"] = sorted(str(Path(d).resolve()) for d in self.images)
+        if self.loss_options:  # only when set: checkpoints written before the option resume
+            out["loss_options"] = dict(sorted(self.loss_options.items()))
         return out
 
 
@@ -262,7 +267,19 @@ class Trainer:
         options: dict[str, Any] = {}
         if self.prior is not None and (accepted is None or "class_weights" in accepted):
             options["class_weights"] = self.prior.to(self.device)
-        loss = entry.create(**options)
+        extra = dict(self.cfg.loss_options)
+        unknown = sorted(k for k in extra if k == "class_weights" or (
+            accepted is not None and k not in accepted))
+        if unknown:
+            names = sorted((accepted or set()) - {"class_weights"})
+            raise TrainError(f"loss {self.loss_name!r} does not take option(s) "
+                             f"{', '.join(unknown)}; it accepts: {', '.join(names) or 'none'}"
+                             " (class_weights come from the data)")
+        options.update(extra)
+        try:
+            loss = entry.create(**options)
+        except (TypeError, ValueError) as e:
+            raise TrainError(f"loss {self.loss_name!r}: {e}") from e
         if not isinstance(loss, Loss):
             raise TrainError(f"loss {self.loss_name!r} is not a colorvid.Loss")
         return loss
@@ -289,7 +306,8 @@ class Trainer:
             return None
         cfg, bs = self.cfg, self.cfg.batch_size
         training = {"steps": self.step, "batch_size": bs, "world_size": self.world,
-                    "loss": self.loss_name, "lr": self.lr, "crop": self.crop,
+                    "loss": self.loss_name, "loss_options": dict(cfg.loss_options),
+                    "lr": self.lr, "crop": self.crop,
                     "seq_len": self.seq_len, "fps": cfg.fps, "seed": cfg.seed,
                     "rebalanced": self.prior is not None,
                     "init": self.adapter.init_from,

@@ -112,6 +112,39 @@ def test_unknown_loss_and_missing_outputs_are_clear_errors(carphone_clip, tmp_pa
         train(_config(carphone_clip, tmp_path / "b", loss="lrcn"))
 
 
+def test_loss_options_reach_the_loss_and_the_weights_header(carphone_clip, tmp_path):
+    zhang = tmp_path / "zhang"
+    train(_config(carphone_clip, zhang, steps=1))
+    out = tmp_path / "lrcn"
+    cfg = _config(carphone_clip, out, model="lrcn", init=str(zhang / "zhang-tiny.safetensors"),
+                  seq_len=3, steps=1, loss_options={"warp_weight": 0.3})
+    from colorvid.core.training.trainer import Trainer
+
+    trainer = Trainer(cfg)
+    assert trainer.loss.warp_weight == 0.3
+    trainer.run()
+    header = read_config(out / "lrcn-tiny.safetensors")
+    assert header["training"]["loss_options"] == {"warp_weight": 0.3}
+    with pytest.raises(TrainError, match=r"does not take option\(s\) warp_wieght; it accepts: "
+                       r"beta, k, rebalance_seq, sigma, temperature, warp_weight"):
+        Trainer(_config(carphone_clip, tmp_path / "x", model="lrcn", seq_len=3,
+                        loss_options={"warp_wieght": 0.3}))
+    with pytest.raises(TrainError, match="warp_weight must be >= 0"):
+        Trainer(_config(carphone_clip, tmp_path / "y", model="lrcn", seq_len=3,
+                        loss_options={"warp_weight": -1}))
+
+
+def test_cli_loss_option_values_and_errors():
+    from colorvid.core.cli import CLIError
+    from colorvid.core.cli.train import parse_loss_options
+
+    assert parse_loss_options(["warp_weight=0.2", "k=4", "rebalance_seq=false", "x=abc"]) == {
+        "warp_weight": 0.2, "k": 4, "rebalance_seq": False, "x": "abc"}
+    for bad in ("warp_weight", "=1", "two words=1"):
+        with pytest.raises(CLIError, match="--loss-option must be KEY=VALUE"):
+            parse_loss_options([bad])
+
+
 def _cli(*args: str, **kw) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
     # A suite started in the background of a script inherits SIGINT ignored (POSIX shells do
