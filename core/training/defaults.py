@@ -185,5 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _main_interruptible(argv: list[str] | None = None) -> int:
+    """``main`` for the command line: Ctrl-C ends with the stage's checkpoint saved and a line
+    saying how to continue, not a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("colorvid recipe: interrupted; the running stage saved its checkpoint: run the "
+              "same command again to continue it", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_interruptible())

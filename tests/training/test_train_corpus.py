@@ -145,3 +145,47 @@ def test_lrcn_seq_loss_is_rebalanced_when_weights_are_given():
     assert float(plain(outputs, batch)) != pytest.approx(float(rebal(outputs, batch)))
     with pytest.raises(ValueError, match="warp_weight must be >= 0"):
         colorvid.create_loss("lrcn", warp_weight=-1)
+
+
+def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
+    from colorvid.core.training.defaults import main
+    from colorvid.core.weights import default_weights_path
+
+    out = tmp_path / "recipe"
+    assert main([str(out), "--corpus", str(corpus), "--stages", "zhang,lrcn", "--minutes",
+                 "0.01", "--crop", "32", "--batch-size", "2", "--warp-weight", "0.2"]) == 0
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["zhang"]["steps"] >= 1 and report["lrcn"]["steps"] >= 1
+    zhang = read_config(out / "zhang" / "zhang-tiny.safetensors")["training"]
+    shipped = read_config(default_weights_path("zhang", "tiny"))["training"]["cumulative"]
+    assert zhang["cumulative"]["runs"] == shipped["runs"] + 1  # continued the shipped file
+    lrcn = read_config(out / "lrcn" / "lrcn-tiny.safetensors")["training"]
+    assert lrcn["loss_options"] == {"warp_weight": 0.2}
+    assert "CNN from" in lrcn["init"] and str(out / "zhang") in lrcn["init"]
+
+
+@pytest.mark.slow
+def test_recipe_ctrl_c_saves_the_stage_and_says_how_to_continue(corpus, tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "recipe"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "colorvid.core.training.defaults", str(out), "--corpus",
+         str(corpus), "--stages", "zhang", "--minutes", "5", "--crop", "32", "--batch-size", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see test_train._cli
+    metrics = out / "zhang" / "metrics.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and (not metrics.exists() or
+                                      len(metrics.read_text().splitlines()) < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run the same command again to continue it" in err and "Traceback" not in err
+    assert (out / "zhang" / "checkpoint.pt").is_file()
