@@ -25,7 +25,7 @@ __all__ = ["TABLE_METRICS", "lrcn_cnn_weights", "main", "measure", "targets"]
 
 MODELS = ("zhang", "lrcn", "larsson", "ensemble")
 TABLE_METRICS = ("hue_accuracy", "chroma_ratio", "colorfulness", "psnr", "ssim", "rmse_ab",
-                 "cdc", "warp_error", "still_flicker")
+                 "cdc", "warp_error", "cdc_ab", "warp_error_ab", "still_flicker")
 
 
 def lrcn_cnn_weights(lrcn_file: Path, out: Path) -> Path:
@@ -93,7 +93,11 @@ def targets(results: dict) -> list[dict]:
         g = results["grey"][c]["psnr"]
         v = results["lrcn"][c]["psnr"]
         row(f"lrcn psnr - grey psnr, {c}", v - g, ">= -0.5 dB", v - g >= -0.5)
-    for metric in ("cdc", "warp_error"):
+    # The measures on RGB, then their colour parts (on Lab ab: on RGB the lightness,
+    # the same for every colorizer, dominates; plugins/metrics_temporal.py).
+    for metric in ("cdc", "warp_error", "cdc_ab", "warp_error_ab"):
+        if not all(any(metric in v for v in results[m].values()) for m in ("lrcn", "lrcn_cnn")):
+            continue  # (results from before the metric existed)
         v, base = _mean(results, "lrcn", metric), _mean(results, "lrcn_cnn", metric)
         row(f"lrcn {metric} / its CNN's", v / base, "<= 0.9", v / base <= 0.9)
     v, base = _mean(results, "lrcn", "colorfulness"), _mean(results, "lrcn_cnn", "colorfulness")

@@ -133,3 +133,52 @@ def test_warp_error_options_and_errors():
     x = torch.zeros(1, 3, 8, 8, dtype=torch.float64)
     with pytest.raises(ValueError, match="warp_error: needs a video of at least 2 frames"):
         colorvid.create_metric("warp_error").compute(x, x)
+
+
+def _lab_video(values: list[tuple[float, float, float]], size: int = 24) -> torch.Tensor:
+    """Uniform frames of the given Lab colours, as RGB in [0, 1] (float64, not quantised)."""
+    from colorvid.core.color import lab_to_rgb
+
+    lab = torch.tensor(values, dtype=torch.float64)[:, :, None, None].expand(-1, 3, size, size)
+    return lab_to_rgb(lab.contiguous()).clamp(0, 1)
+
+
+def test_chroma_warp_error_sees_only_the_colour():
+    # a flickers 20 -> -10 -> 0 at constant L and b: flow 0, all pixels valid, so the chroma
+    # warp error is the mean squared change of a in Lab units: (30^2 + 10^2) / 2 = 500.
+    video = _lab_video([(50, 20, 5), (50, -10, 5), (50, 0, 5)])
+    m = colorvid.create_metric("warp_error_ab")
+    np.testing.assert_allclose(m.per_pair(video, video).numpy(), [900, 100], rtol=1e-3)
+    assert m.compute(video, video) == pytest.approx(500, rel=1e-3)
+    # A lightness flicker with no colour is invisible to it, and counts for warp_error.
+    grey = _lab_video([(40, 0, 0), (60, 0, 0), (40, 0, 0)])
+    assert m.compute(grey, grey) == pytest.approx(0, abs=1e-6)
+    assert colorvid.create_metric("warp_error").compute(grey, grey) > 0.01
+
+
+def test_chroma_cdc_hand_computed_and_zero_without_colour():
+    # Two uniform frames whose a differs: a's histograms are disjoint deltas (JS = ln 2), b's
+    # are equal (JS = 0); only d = 1 fits two frames: cdc_ab = (ln 2 + 0) / 2.
+    video = _lab_video([(50, 20, 10), (50, -20, 10)])
+    assert colorvid.create_metric("cdc_ab").compute(video, video) == pytest.approx(
+        np.log(2) / 2, rel=1e-6)
+    grey = _lab_video([(30, 0, 0), (70, 0, 0), (50, 0, 0)])
+    assert colorvid.create_metric("cdc_ab").compute(grey, grey) == pytest.approx(0, abs=1e-12)
+    assert colorvid.create_metric("cdc").compute(grey, grey) > 0.1  # RGB sees the lightness
+    from colorvid.plugins.metrics_temporal import ab_histograms
+
+    h = ab_histograms(video)
+    assert h.shape == (2, 2, 256)
+    torch.testing.assert_close(h.sum(-1), torch.ones(2, 2, dtype=torch.float64))
+
+
+def test_chroma_metric_errors():
+    with pytest.raises(ValueError, match="warp_error: space must be 'rgb' or 'ab'"):
+        colorvid.create_metric("warp_error", space="lab")
+    with pytest.raises(ValueError, match="cdc: space must be 'rgb' or 'ab'"):
+        colorvid.create_metric("cdc", space="hsv")
+    x = torch.zeros(1, 3, 8, 8, dtype=torch.float64)
+    with pytest.raises(ValueError, match="warp_error_ab: needs a video of at least 2 frames"):
+        colorvid.create_metric("warp_error_ab").compute(x, x)
+    with pytest.raises(ValueError, match="cdc_ab: needs a video of at least 2 frames"):
+        colorvid.create_metric("cdc_ab").compute(x, x)

@@ -55,6 +55,7 @@ def test_target_table_flags_each_goal():
     assert rows["lrcn hue_accuracy, a"]["met"] and not rows["lrcn hue_accuracy, b"]["met"]
     assert rows["lrcn psnr - grey psnr, a"]["met"] and not rows["lrcn psnr - grey psnr, b"]["met"]
     assert rows["lrcn cdc / its CNN's"]["met"] and rows["lrcn warp_error / its CNN's"]["met"]
+    assert "lrcn warp_error_ab / its CNN's" not in rows  # not measured in these results
     assert rows["lrcn colourfulness / its CNN's"]["met"]
     assert rows["zhang hue_accuracy, mean"]["met"]
     assert rows["ensemble hue_accuracy - best member's"]["met"]
@@ -179,3 +180,21 @@ def test_lrcn_is_calibrated_on_a_static_shot_of_each_photo(lrcn_file):
     sequence, _ = lrcn.predict_sequence(L.repeat(lrcn.window, 1, 1, 1))
     torch.testing.assert_close(ab, sequence[-1:])
     assert not torch.allclose(ab, lrcn.predict_ab(L))  # not the first frame's empty state
+
+
+def test_target_table_adds_the_colour_parts_of_cdc_and_warp_error():
+    clip = {"hue_accuracy": 0.6, "chroma_ratio": 0.7, "psnr": 29.8, "cdc": 0.0030,
+            "warp_error": 0.0020, "cdc_ab": 0.010, "warp_error_ab": 4.0,
+            "colorfulness": 20.0, "still_flicker": 0.1}
+    results = {
+        "grey": {"a": {"psnr": 30.0}},
+        "lrcn": {"a": dict(clip)},
+        "lrcn_cnn": {"a": {**clip, "cdc_ab": 0.020, "warp_error_ab": 4.2}},
+        "zhang": {"a": dict(clip)}, "larsson": {"a": dict(clip)}, "ensemble": {"a": dict(clip)},
+    }
+    rows = {r["target"]: r for r in targets(results)}
+    assert rows["lrcn cdc_ab / its CNN's"]["value"] == pytest.approx(0.5)
+    assert rows["lrcn cdc_ab / its CNN's"]["met"]
+    assert rows["lrcn warp_error_ab / its CNN's"]["value"] == pytest.approx(4.0 / 4.2, abs=1e-4)
+    assert not rows["lrcn warp_error_ab / its CNN's"]["met"]
+    assert not rows["lrcn cdc / its CNN's"]["met"]  # equal on RGB: ratio 1
