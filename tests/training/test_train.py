@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_helpers import interrupt_after_logging, popen_interruptible
 
 import colorvid
 from colorvid.core.training import TrainConfig, make_adapter, train
@@ -146,14 +145,7 @@ def test_cli_loss_option_values_and_errors():
 
 
 def _cli(*args: str, **kw) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
-    # A suite started in the background of a script inherits SIGINT ignored (POSIX shells do
-    # that to background jobs), and Python keeps an ignored SIGINT: the child would never see
-    # the Ctrl-C these tests send. Give it the default disposition, as a terminal would.
-    return subprocess.Popen([sys.executable, "-m", "colorvid", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                            **kw)
+    return popen_interruptible([sys.executable, "-m", "colorvid", *args], **kw)
 
 
 @pytest.mark.slow
@@ -161,13 +153,7 @@ def test_ctrl_c_saves_a_checkpoint_then_resume(carphone_clip, tmp_path):
     out = tmp_path / "run"
     proc = _cli("train", "--model", "zhang", "--data", str(carphone_clip), "--out", str(out),
                 "--steps", "100000", *FAST)
-    metrics = out / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not metrics.exists() or
-                                      len(metrics.read_text().splitlines()) < 2):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    err = interrupt_after_logging(proc, out / "metrics.jsonl", 120)
     assert proc.returncode == 130, err
     assert "checkpoint saved" in err
     step = load_checkpoint(out / "checkpoint.pt")["step"]

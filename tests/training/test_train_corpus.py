@@ -168,24 +168,13 @@ def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_recipe_ctrl_c_saves_the_stage_and_says_how_to_continue(corpus, tmp_path):
-    import os
-    import signal
-    import time
+    from train_helpers import interrupt_after_logging, popen_interruptible
 
     out = tmp_path / "recipe"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COLORVID_")}
-    proc = subprocess.Popen(
+    proc = popen_interruptible(
         [sys.executable, "-m", "colorvid.core.training.defaults", str(out), "--corpus",
-         str(corpus), "--stages", "zhang", "--minutes", "5", "--crop", "32", "--batch-size", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see test_train._cli
-    metrics = out / "zhang" / "metrics.jsonl"
-    deadline = time.time() + 180
-    while time.time() < deadline and (not metrics.exists() or
-                                      len(metrics.read_text().splitlines()) < 2):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+         str(corpus), "--stages", "zhang", "--minutes", "5", "--crop", "32", "--batch-size", "2"])
+    err = interrupt_after_logging(proc, out / "zhang" / "metrics.jsonl", 180)
     assert proc.returncode == 130, err
     assert "run the same command again to continue it" in err and "Traceback" not in err
     assert (out / "zhang" / "checkpoint.pt").is_file()
