@@ -25,8 +25,8 @@ FMA exp, the L2 exponential tile and the streaming gradient stores):
     8x313x56x56     dense        89.5      1.8x      1.0x     183.2    33.23  20.32
     8x313x56x56     cpp           9.8     16.5x      9.1x      30.3     3.44   2.27
 
-Before those changes the same kernel took 13.9 ms at 8x313x56x56 (forward alone 11.0 ms;
-clone 3.5 ms) in one run of benches/kernel_bench_utils-based timing; the session-3 figures
+Before those changes the same step (kernel_bench_utils.step_fn, best of 45 calls in one
+process) took 13.9 ms at 8x313x56x56 (forward alone 11.0 ms; clone 3.5 ms); the session-3 figures
 (reference 122-446 ms, cpp 8.6-60 ms, 7.3-17.1x) were taken beside other jobs. The cpp peak is
 the gradient itself; the reference holds the dense target, the log-softmax and autograd
 buffers, about 5x the logits.

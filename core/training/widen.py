@@ -89,9 +89,7 @@ def widen_file(src: Path, preset: str, out: Path, seed: int = 0) -> Path:
         raise ValueError(f"widen: {src} holds {config.get('model')!r} weights; only zhang "
                          "weights can be widened")
     narrow = ZhangNet(ZhangConfig.from_dict(config["architecture"]))
-    loaded = load_into(narrow, "zhang", config["preset"], src, pretrained=True)
-    extras = loaded.extras
-    narrow.float()
+    extras = load_into(narrow, "zhang", config["preset"], src, pretrained=True).extras
     wide = ZhangNet(ZhangConfig.preset(preset))
     widen_zhang(narrow, wide, seed=seed)
     header = dict(config)
@@ -114,7 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    print(widen_file(args.weights, args.preset, args.out, args.seed))
+    from colorvid.core.weights import WeightsError
+
+    try:
+        print(widen_file(args.weights, args.preset, args.out, args.seed))
+    except (ValueError, WeightsError) as e:
+        print(f"widen: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

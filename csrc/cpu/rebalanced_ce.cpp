@@ -76,7 +76,9 @@ __attribute__((target("avx2"), noinline)) void stream_scaled_rows_avx2(const flo
     }
 }
 #else
-void stream_scaled_rows_avx2(const float*, const float*, int64_t, int64_t, float*) {}
+// Declared for the template above to name; without the x86 AVX2 build (run_tiles_avx2 below is
+// x86-only) the streaming path is never instantiated, so this is never called.
+void stream_scaled_rows_avx2(const float*, const float*, int64_t, int64_t, float*);
 #endif
 
 template <typename T, bool kGrad, bool kFma>

@@ -20,7 +20,6 @@ from colorvid.core.weights import PRESETS, LoadedWeights, load_weights, read_con
 
 __all__ = [
     "DEFAULT_PRESET",
-    "DEFAULT_PRESETS",
     "setup_network",
     "check_render_size",
     "load_into",
@@ -32,11 +31,8 @@ __all__ = [
     "resolve_saturation",
 ]
 
-# The presets built when neither a preset nor a weights file is given: the ones whose trained
-# weights ship as each model's default (plugins/weights/MODEL_CARD.md says why); "full" is the
-# released network.
+# The tiny presets are what ships (trainable and fast on a CPU); "full" is the released network.
 DEFAULT_PRESET = "tiny"
-DEFAULT_PRESETS: dict[str, str] = {"zhang": "tiny", "lrcn": "tiny", "larsson": "tiny"}
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -138,8 +134,7 @@ def pick_memory_format(channels_last: bool | None, device: torch.device) -> torc
 def pick_preset(
     model: str, preset: str | None, weights: str | os.PathLike[str] | None
 ) -> str:
-    """The preset to build: the one asked for, else the weights file's, else the model's default
-    (DEFAULT_PRESETS)."""
+    """The preset to build: the one asked for, else the weights file's, else the default (tiny)."""
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"{model}: preset must be one of {', '.join(PRESETS)}, "
@@ -149,7 +144,7 @@ def pick_preset(
         found = read_config(weights).get("preset")
         if found in PRESETS:
             return str(found)
-    return DEFAULT_PRESETS.get(model, DEFAULT_PRESET)
+    return DEFAULT_PRESET
 
 
 def load_into(

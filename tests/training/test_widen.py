@@ -110,6 +110,13 @@ def test_widen_cli(tmp_path, capsys):
     assert main([str(src), "small", str(tmp_path / "w.safetensors")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "w.safetensors")
     assert read_config(tmp_path / "w.safetensors")["preset"] == "small"
+    # A clear error, no traceback, nothing written: an unknown preset, a narrower one.
+    assert main([str(src), "huge", str(tmp_path / "x.safetensors")]) == 2
+    assert "unknown preset 'huge'" in capsys.readouterr().err
+    small = tmp_path / "w.safetensors"
+    assert main([str(small), "tiny", str(tmp_path / "y.safetensors")]) == 2
+    assert "narrower" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists() and not (tmp_path / "y.safetensors").exists()
 
 
 def test_lrcn_continues_a_tiny_lstm_over_a_small_cnn(tmp_path):
@@ -134,5 +141,7 @@ def test_lrcn_continues_a_tiny_lstm_over_a_small_cnn(tmp_path):
     want = load_file(str(cnn_file))["model4.0.weight"]
     torch.testing.assert_close(net.cnn.model4[0].weight, want)
     # Without a CNN file of the new preset an lrcn file of another preset is an error.
-    with pytest.raises(Exception, match="preset"):
+    from colorvid.core.weights import WeightsError
+
+    with pytest.raises(WeightsError, match="preset 'small' was asked"):
         make_adapter("lrcn", "small", str(lrcn_file), {})
