@@ -49,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="iterations (default: the paper's)")
     p.add_argument("--batch-size", type=int, default=8, help="sequences per step per process")
     p.add_argument("--lr", type=float, help="learning rate (default: the paper's)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"),
+                   help="default: the paper's (adam for zhang and lrcn, sgd for larsson)")
     p.add_argument("--crop", type=int, help="crop side (default 224 zhang/lrcn, 256 larsson)")
     p.add_argument("--seq-len", type=int, help="frames per sequence (default 6 lrcn, 1 others)")
     p.add_argument("--seq-mode", default="all", choices=("all", "last"),
@@ -111,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         samples_per_epoch=args.samples_per_epoch, train_cnn=args.train_cnn,
         max_minutes=args.max_minutes,
         steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, crop=args.crop, seq_len=args.seq_len, seq_mode=args.seq_mode,
+        lr=args.lr, optimizer=args.optimizer, crop=args.crop, seq_len=args.seq_len,
+        seq_mode=args.seq_mode,
         rebalance=args.rebalance, fps=args.fps,
         max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,
         val_every=args.val_every, device=args.device,

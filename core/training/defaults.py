@@ -19,7 +19,8 @@ Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` 
   header carries the cumulative steps and hours; each session adds to them).
 - ``lrcn``: the ConvLSTM over the new Zhang CNN (the CNN frozen at those weights, only the LSTM
   learns: rebalanced L_seq plus the warping loss, sequences of real video and synthetic pans).
-- ``larsson``: Larsson's hypercolumn net, continued from the shipped weights.
+- ``larsson``: Larsson's hypercolumn net, continued from the shipped weights (Adam at ``--lr``:
+  the paper's SGD schedule needs 80,000 steps, more than a CPU gives it).
 
 ``--install`` copies each stage's weights into the package (fp16) as it finishes.
 """
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         run = args.out / "larsson"
         _run("larsson", TrainConfig(
             model="larsson", preset="tiny", data=[], out=str(run), crop=args.crop,
-            batch_size=args.batch_size, lr=1e-2, max_minutes=args.minutes,
+            batch_size=args.batch_size, lr=args.lr, optimizer="adam", max_minutes=args.minutes,
             init=str(init) if init.is_file() else None, seed=seed_for(init),
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
     (args.out / "report.json").write_text(json.dumps(report, indent=2))

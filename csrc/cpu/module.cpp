@@ -176,7 +176,7 @@ void rebalanced_ce(py::array logits, py::array ab, py::array centres,
 // float32, lut (65536,) uint8 -> (B, H, W, 3) uint8. ab at another size than L (the model's
 // resolution) is upsampled bilinearly in the same pass.
 py::array_t<uint8_t> lab_to_rgb8(py::array L, py::array ab, py::array m, py::array lut,
-                                 int num_threads) {
+                                 int num_threads, bool simd) {
     auto f32 = py::dtype::of<float>();
     for (auto* arr : {&L, &ab, &m}) {
         if (!arr->dtype().is(f32) || !(arr->flags() & py::array::c_style))
@@ -202,7 +202,7 @@ py::array_t<uint8_t> lab_to_rgb8(py::array L, py::array ab, py::array m, py::arr
         for (int64_t bi = 0; bi < B; ++bi) {
             const float* a = ab_ptr + bi * 2 * hw;
             colorvid::lab_to_rgb8_upsample_impl(l_ptr + bi * HW, H, W, a, a + hw, h, w, m_ptr,
-                                                lut_ptr, o_ptr + bi * HW * 3, num_threads);
+                                                lut_ptr, o_ptr + bi * HW * 3, num_threads, simd);
         }
     }
     return out;
@@ -249,9 +249,10 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("rebalanced_ce_uses_avx2", &colorvid::rebalanced_ce_uses_avx2,
           "Whether rebalanced_ce runs its AVX2 build on this CPU (else the SSE2 baseline).");
     m.def("lab_to_rgb8", &lab_to_rgb8, py::arg("L"), py::arg("ab"), py::arg("m"), py::arg("lut"),
-          py::arg("num_threads") = 0,
+          py::arg("num_threads") = 0, py::arg("simd") = true,
           "Lab planes -> RGB uint8 frames (B, H, W, 3), with a companding look-up table; ab at "
-          "a lower resolution than L is upsampled bilinearly in the same pass.");
+          "a lower resolution than L is upsampled bilinearly in the same pass. simd=False runs "
+          "the scalar build (the AVX2 one gives identical bytes).");
     m.def("rgb8_to_l", &rgb8_to_l, py::arg("rgb"), py::arg("y_tables"),
           py::arg("num_threads") = 0,
           "RGB or grey uint8 frames (B, H, W, 1|3) -> Lab L (B, 1, H, W) float32.");

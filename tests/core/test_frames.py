@@ -96,3 +96,27 @@ def test_non_finite_chroma_gives_defined_pixels(low):
     ab[0, 0, 0, 0] = float("inf")
     out = lab_to_frames(torch.full((1, 1, 8, 8), 50.0), ab, upsample=True)
     assert out.shape == (1, 8, 8, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("low, full", [
+    ((256, 455), (72, 1280)),  # a model's chroma onto a strip of 720p rows
+    ((37, 53), (37, 53)),  # same size: the flat path, odd length
+    ((1, 3), (2, 17)),  # rows shorter than two AVX2 blocks: the scalar tail only
+    ((9, 7), (5, 4)),  # downsampling
+])
+def test_cpp_simd_and_scalar_builds_give_identical_bytes(low, full):
+    """The AVX2 conversion does each operation in the scalar order (no FMA), so the bytes are
+    the same, NaN and inf chroma included; on a CPU without AVX2 both run the scalar code."""
+    import colorvid.core.frames as frames
+
+    cpu = frames._cpu_fused_kernels()
+    assert cpu is not None
+    g = torch.Generator().manual_seed(11)
+    L = (torch.rand(2, *full, generator=g) * 100).numpy()
+    ab = ((torch.rand(2, 2, *low, generator=g) - 0.5) * 300).numpy()
+    ab[0, 0, 0, 0], ab[1, 1, -1, -1] = np.nan, np.inf
+    m = frames._rgb_from_xyz(torch.device("cpu")).contiguous().numpy()
+    lut = frames._gamma_lut(torch.device("cpu")).numpy()
+    simd = cpu.lab_to_rgb8(L, ab, m, lut, simd=True)
+    scalar = cpu.lab_to_rgb8(L, ab, m, lut, simd=False)
+    assert simd.shape == (2, *full, 3) and np.array_equal(simd, scalar)

@@ -133,6 +133,27 @@ def test_loss_options_reach_the_loss_and_the_weights_header(carphone_clip, tmp_p
                         loss_options={"warp_weight": -1}))
 
 
+def test_optimizer_choice_reaches_the_optimizer_header_and_resume(carphone_clip, tmp_path):
+    from colorvid.core.cli import main
+    from colorvid.core.training.trainer import Trainer
+
+    assert isinstance(Trainer(_config(carphone_clip, tmp_path / "z")).optimizer,
+                      torch.optim.Adam)  # zhang's default: the paper's Adam
+    assert isinstance(Trainer(_config(carphone_clip, tmp_path / "l", model="larsson")).optimizer,
+                      torch.optim.SGD)  # larsson's: the paper's SGD
+    trainer = Trainer(_config(carphone_clip, tmp_path / "a", model="larsson", optimizer="adam"))
+    assert isinstance(trainer.optimizer, torch.optim.Adam)
+    out = tmp_path / "cli"
+    assert main(["train", "--model", "zhang", "--data", str(carphone_clip), "--out", str(out),
+                 "--steps", "1", "--optimizer", "sgd", *FAST]) == 0
+    assert read_config(out / "zhang-tiny.safetensors")["training"]["optimizer"] == "sgd"
+    assert load_checkpoint(out / "checkpoint.pt")["run"]["optimizer"] == "sgd"
+    with pytest.raises(TrainError, match="optimizer 'rmsprop' is not known; accepted: 'adam'"):
+        Trainer(_config(carphone_clip, tmp_path / "r", optimizer="rmsprop"))
+    with pytest.raises(TrainError, match="optimizer"):  # a resumed run keeps its optimizer
+        Trainer(_config(carphone_clip, out, steps=2, optimizer="adam", resume=True))
+
+
 def test_cli_loss_option_values_and_errors():
     from colorvid.core.cli import CLIError
     from colorvid.core.cli.train import parse_loss_options
