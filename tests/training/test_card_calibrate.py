@@ -198,3 +198,33 @@ def test_target_table_adds_the_colour_parts_of_cdc_and_warp_error():
     assert rows["lrcn warp_error_ab / its CNN's"]["value"] == pytest.approx(4.0 / 4.2, abs=1e-4)
     assert not rows["lrcn warp_error_ab / its CNN's"]["met"]
     assert not rows["lrcn cdc / its CNN's"]["met"]  # equal on RGB: ratio 1
+
+
+def test_lrcn_is_also_calibrated_on_a_pan_over_each_photo(lrcn_file, monkeypatch):
+    import colorvid.core.training.calibrate as calibrate
+
+    torch.manual_seed(0)
+    lrcn = colorvid.create_colorizer("lrcn", weights=str(lrcn_file), render_size=32)
+    with torch.no_grad():
+        lrcn.net.head.weight.normal_(0, 1.0)
+    L = torch.rand(1, 1, 40, 48) * 100
+    shots = calibrate._shots(lrcn, L)
+    assert [origin for _, origin in shots] == [(0, 0), (10, 20)]  # 5 steps of (2, 4) px
+    (still, _), (pan, _) = shots
+    frames = [L[..., 2 * t:2 * t + 30, 4 * t:4 * t + 28] for t in range(lrcn.window)]
+    expected, _ = lrcn.predict_sequence(torch.cat(frames))
+    assert still.shape[-2:] == (40, 48) and pan.shape[-2:] == (30, 28)
+    torch.testing.assert_close(pan, expected[-1:])
+    assert calibrate._pan(lrcn, L[..., :20, :20]) is None  # too small to pan: the still only
+    zhang = colorvid.create_colorizer("zhang", pretrained=False, render_size=32)
+    assert len(calibrate._shots(zhang, L)) == 1  # a per-frame model: the photo once
+    # every shot counts in the scores: twice as many PSNRs as photos for LRCN
+    seen = []
+    real = calibrate._shots
+    monkeypatch.setattr(calibrate, "_shots", lambda c, x: seen.append(len(real(c, x))) or
+                        real(c, x))
+    g = np.random.default_rng(0)
+    photos = [g.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(2)]
+    report = calibrate.calibrate_temperature("lrcn", lrcn_file, photos, grid=(1.0,),
+                                             saturations=(1.0,), corrections=(0.0,))
+    assert seen == [2, 2] and "pan" in report["shots"]
