@@ -86,7 +86,7 @@ void check_k(const char* who, int k, int64_t q) {
 
 template <typename T>
 void soft_encode_typed(py::array ab, py::array centres, int k, double sigma, py::array idx,
-                       py::array weight, int num_threads) {
+                       py::array weight, int num_threads, bool allow_avx2) {
     const char* who = "soft_encode";
     if (ab.ndim() != 4 || ab.shape(1) != 2)
         throw py::value_error("soft_encode: ab must have shape (B, 2, H, W)");
@@ -105,15 +105,17 @@ void soft_encode_typed(py::array ab, py::array centres, int k, double sigma, py:
     T* w_ptr = static_cast<T*>(weight.mutable_data());
     py::gil_scoped_release release;
     colorvid::soft_encode_impl<T>(ab_ptr, B, H * W, c_ptr, Q, k, static_cast<T>(sigma), i_ptr,
-                                  w_ptr, num_threads);
+                                  w_ptr, num_threads, allow_avx2);
 }
 
 void soft_encode(py::array ab, py::array centres, int k, double sigma, py::array idx,
-                 py::array weight, int num_threads) {
+                 py::array weight, int num_threads, bool allow_avx2) {
     if (ab.dtype().is(py::dtype::of<float>()))
-        return soft_encode_typed<float>(ab, centres, k, sigma, idx, weight, num_threads);
+        return soft_encode_typed<float>(ab, centres, k, sigma, idx, weight, num_threads,
+                                        allow_avx2);
     if (ab.dtype().is(py::dtype::of<double>()))
-        return soft_encode_typed<double>(ab, centres, k, sigma, idx, weight, num_threads);
+        return soft_encode_typed<double>(ab, centres, k, sigma, idx, weight, num_threads,
+                                         allow_avx2);
     throw py::type_error("soft_encode: ab must be float32 or float64, got " +
                          std::string(py::str(ab.dtype())));
 }
@@ -237,8 +239,10 @@ PYBIND11_MODULE(_cpu, m) {
           "Index of the nearest bin centre for every pixel of ab (B, 2, H, W) -> (B, H, W) int64.");
     m.def("soft_encode", &soft_encode, py::arg("ab"), py::arg("centres"), py::arg("k"),
           py::arg("sigma"), py::arg("idx"), py::arg("weight"), py::arg("num_threads") = 0,
+          py::arg("allow_avx2") = true,
           "k nearest bins of ab (B, 2, H, W) and their normalised Gaussian weights, written "
-          "into idx (B, k, H, W) int64 and weight (B, k, H, W).");
+          "into idx (B, k, H, W) int64 and weight (B, k, H, W). allow_avx2=False: the scalar "
+          "search (the AVX2 one, 8 pixels at once, gives the same bytes).");
     m.def("rebalanced_ce", &rebalanced_ce, py::arg("logits"), py::arg("ab"), py::arg("centres"),
           py::arg("class_weights"), py::arg("k"), py::arg("sigma"), py::arg("scale"),
           py::arg("loss"), py::arg("grad"), py::arg("num_threads") = 0,

@@ -100,8 +100,27 @@ COLORVID_ALWAYS_INLINE void ce_tile(const T* x, const T* ab_a, const T* ab_b, in
     T* e_tile = best_d2 + k;
     int64_t* j = jscratch.data();  // kTile * k
 
-    // (1) soft-encode each pixel of the tile.
-    for (int64_t i = 0; i < np; ++i) {
+    // (1) soft-encode each pixel of the tile: in the AVX2 build 8 pixels at once
+    // (soft_encode_avx2.cpp, the same bins and weights as the scalar helpers).
+    int64_t first_scalar = 0;
+    if constexpr (kFma && std::is_same_v<T, float>) {
+        if (soft_encode8_supported(planes, k)) {
+            int64_t q8[64];
+            float z8[64];
+            for (; first_scalar + 8 <= np; first_scalar += 8) {
+                const int64_t i0 = first_scalar;
+                soft_encode8(ab_a + i0, ab_b + i0, planes, k, two_sigma2, d2, q8, z8);
+                for (int l = 0; l < 8; ++l) {
+                    for (int t = 0; t < k; ++t) {
+                        j[(i0 + l) * k + t] = q8[t * 8 + l];
+                        z[(i0 + l) * k + t] = z8[t * 8 + l];
+                    }
+                    v[i0 + l] = class_weights ? class_weights[j[(i0 + l) * k]] : T(1);
+                }
+            }
+        }
+    }
+    for (int64_t i = first_scalar; i < np; ++i) {
         k_nearest(ab_a[i], ab_b[i], planes, k, d2, best_d2, j + i * k);
         soft_weights(best_d2, k, two_sigma2, z + i * k);
         v[i] = class_weights ? class_weights[j[i * k]] : T(1);

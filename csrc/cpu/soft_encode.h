@@ -22,6 +22,12 @@ struct CentrePlanes {
     std::vector<T> a, b;
     std::vector<int32_t> lattice;  // (a_nodes x b_nodes) -> bin index or -1; empty: no lattice
     int64_t a0 = 0, b0 = 0, a_nodes = 0, b_nodes = 0;
+    // For the 8-pixel search (soft_encode_avx2.cpp): bit ib of row_mask[ia] says whether node
+    // (ia, ib) holds a bin, and nodes_exact says that it may work on nodes instead of bins:
+    // every centre is exactly node * kStep in T, and bin indices rise with the node's row-major
+    // position (ties by node are then ties by bin index). True for the 313 bins.
+    std::vector<uint32_t> row_mask;
+    bool nodes_exact = false;
 
     CentrePlanes(const T* centres, int64_t q) : a(q), b(q) {
         bool on_lattice = q > 0;
@@ -57,6 +63,19 @@ struct CentrePlanes {
             }
             slot = static_cast<int32_t>(i);
         }
+        nodes_exact = b_nodes <= 31;
+        row_mask.assign(a_nodes, 0);
+        int32_t last = -1;
+        for (int64_t na = 0; na < a_nodes; ++na)
+            for (int64_t nb = 0; nb < b_nodes; ++nb) {
+                const int32_t i = lattice[na * b_nodes + nb];
+                if (i < 0) continue;
+                row_mask[na] |= nb < 32 ? (uint32_t(1) << nb) : 0;
+                nodes_exact = nodes_exact && i > last &&
+                              a[i] == static_cast<T>((na + a0) * kStep) &&
+                              b[i] == static_cast<T>((nb + b0) * kStep);
+                last = i;
+            }
     }
     int64_t size() const { return static_cast<int64_t>(a.size()); }
 };
@@ -136,9 +155,18 @@ inline void soft_weights(const T* best_d2, int k, T two_sigma2, T* z) {
     for (int i = 0; i < k; ++i) z[i] /= sum;
 }
 
+// k_nearest + soft_weights for the 8 pixels a[0..8), b[0..8) at once (soft_encode_avx2.cpp):
+// bins into q_out[t * 8 + lane], weights into z_out[t * 8 + lane], identical to the scalar
+// helpers. Only where soft_encode8_supported (an AVX2 CPU, centres on the lattice, 1 <= k <= 8);
+// d2_scratch: c.size() floats for lanes that fall back to the full scan.
+bool soft_encode8_supported(const CentrePlanes<float>& c, int k);
+void soft_encode8(const float* a, const float* b, const CentrePlanes<float>& c, int k,
+                  float two_sigma2, float* d2_scratch, int64_t* q_out, float* z_out);
+
 // ab: batch x 2 x hw (planes a then b); centres: q x 2; idx, weight: batch x k x hw.
+// allow_avx2: use soft_encode8 where supported (false: the scalar helpers; same output).
 template <typename T>
 void soft_encode_impl(const T* ab, int64_t batch, int64_t hw, const T* centres, int64_t q, int k,
-                      T sigma, int64_t* idx, T* weight, int num_threads);
+                      T sigma, int64_t* idx, T* weight, int num_threads, bool allow_avx2 = true);
 
 }  // namespace colorvid

@@ -173,3 +173,35 @@ def test_cpp_binding_checks_its_buffers():
         _cpu.soft_encode(ab.numpy(), centres, 5, 5.0, idx[:, :4].contiguous().numpy(), w.numpy())
     with pytest.raises(ValueError, match="must be C-contiguous"):
         _cpu.soft_encode(ab.permute(0, 1, 3, 2).numpy(), centres, 5, 5.0, idx.numpy(), w.numpy())
+
+
+def test_cpp_eight_pixel_search_gives_the_scalar_bytes():
+    """The AVX2 search (8 pixels at once, csrc/cpu/soft_encode_avx2.cpp) against the scalar one
+    on the same pixels: the whole gamut and beyond, every node and the midpoints between nodes
+    (ties at equal distance), off-centre bins at the gamut edge, far outside, NaN and inf."""
+    skip_unless_runs("cpp")
+    from colorvid.kernels import _cpu
+
+    centres = ab_bins()
+    g = torch.Generator().manual_seed(7)
+    nodes = centres.T.repeat(1, 4) + torch.randint(-1, 2, (2, 313 * 4), generator=g) * 5.0
+    odd = torch.tensor([[1e3, -1e3, 5e4, float("nan"), float("inf"), 0.0, 5.0, 15.0],
+                        [-1e3, 1e3, 1e4, 0.0, 1.0, 0.0, 5.0, 0.0]])
+    spread = (torch.rand(2, 20000, generator=g) - 0.5) * 240
+    ab = torch.cat([spread, nodes, centres.T * 1.3,
+                    centres.T + torch.tensor([[7.0], [-6.5]]), odd], dim=1)
+    ab = ab[:, : ab.shape[1] // 8 * 8].reshape(1, 2, 8, -1).contiguous()
+    for k in (1, 5, 8):
+        out = []
+        for allow_avx2 in (True, False):
+            idx = torch.empty(1, k, *ab.shape[2:], dtype=torch.int64)
+            w = torch.empty(1, k, *ab.shape[2:])
+            _cpu.soft_encode(ab.numpy(), centres.numpy(), k, 5.0, idx.numpy(), w.numpy(), 0,
+                             allow_avx2)
+            out.append((idx, w))
+        (idx, w), (idx_scalar, w_scalar) = out
+        assert torch.equal(idx, idx_scalar), k
+        assert torch.equal(w.nan_to_num(nan=-1.0), w_scalar.nan_to_num(nan=-1.0)), k
+    spread = spread.reshape(1, 2, 100, 200)  # and the bins are the reference's
+    idx, _ = soft_encode(spread, 5, implementation="cpp")
+    assert torch.equal(idx, soft_encode_reference(spread, 5, 5.0)[0])
