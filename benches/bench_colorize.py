@@ -233,6 +233,8 @@ def main() -> None:
     parser.add_argument("--long-seconds", type=float, default=40.0,
                         help="length of the long clip of the memory check (the short is 10 s)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS check")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames per case instead of each case's own (more: less noise)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}",
           flush=True)
@@ -240,7 +242,9 @@ def main() -> None:
           f"{'sequential fps':>15} {'ratio':>6} {'cpu ratio':>10} {'target':>7}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
-            r = measure(CASES[name], CASES[name].rounds or args.rounds, Path(tmp))
+            case = CASES[name] if args.frames is None else dataclasses.replace(
+                CASES[name], frames=args.frames)
+            r = measure(case, case.rounds or args.rounds, Path(tmp))
             print(f"{name:16} {r['frames']:6d} {r['model_fps']:10.3f} {r['pipelined_fps']:8.3f} "
                   f"{r['ratio_pipelined']:6.2f} {r['sequential_fps']:15.3f} "
                   f"{r['ratio_sequential']:6.2f} {r['cpu_ratio']:10.2f} {r['target']:7.2f}",
