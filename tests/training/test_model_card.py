@@ -1,0 +1,107 @@
+"""Filling the model card's generated blocks from weights headers and a card report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from colorvid.core.training import make_adapter
+from colorvid.core.training.calibrate import write_temperature
+from colorvid.core.training.model_card import calibration_text, main, training_table
+
+CARD = """# Model card
+
+Prose before.
+
+<!-- TRAINING -->
+old training table
+<!-- /TRAINING -->
+
+Prose between.
+
+<!-- CALIBRATION -->
+old calibration
+<!-- /CALIBRATION -->
+
+<!-- CARD -->
+old card
+<!-- /CARD -->
+
+Prose after.
+"""
+
+
+def _row(a: float, t: float, s: float, hue: float, chroma: float, psnr: float) -> dict:
+    return {"prior_correction": a, "temperature": t, "saturation": s, "hue_accuracy": hue,
+            "chroma_ratio": chroma, "psnr": psnr, "grey_psnr": 20.0}
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> list[Path]:
+    torch.manual_seed(0)
+    zhang = make_adapter("zhang", "tiny", None).save(
+        tmp_path / "zhang-tiny.safetensors", torch.ones(313),
+        {"steps": 10, "data_wait_share": 0.0512,
+         "cumulative": {"runs": 2, "steps": 110, "samples": 1760, "wall_hours": 1.5,
+                        "cpu_hours": 2.25}})
+    rows = [_row(1.0, 0.7, 1.5, 0.45, 0.52, 19.4), _row(0.0, 0.7, 0.4, 0.35, 0.47, 19.0),
+            _row(0.5, 0.5, 0.8, 0.44, 0.30, 19.9)]  # the last: too pale for the table
+    write_temperature(zhang, 0.7, {"chosen": 0.7, "saturation": 1.5, "prior_correction": 1.0,
+                                   "rows": rows, "photos": 20, "rule": "the rule"},
+                      saturation=1.5, prior_correction=1.0)
+    larsson = make_adapter("larsson", "tiny", None).save(
+        tmp_path / "larsson-tiny.safetensors", None, {"steps": 3})
+    return [zhang, larsson]
+
+
+def test_tables_from_the_headers(weights):
+    table = training_table(weights).splitlines()
+    assert table[2] == "| zhang-tiny | 2 | 110 | 1760 | 1.50 | 2.25 | 5.1% | 0.7 | 1.5 | 1.0 |"
+    assert table[3] == "| larsson-tiny | - | - | - | - | - | - | - | - | - |"  # no history
+    text = calibration_text(weights)
+    assert text.startswith("**zhang**: chosen prior correction a = 1.0, T = 0.7, saturation = "
+                           "1.5 (the rule; 20 photos).")
+    assert "| 1.0 | 0.7 | 1.5 | 0.450 | 0.520 | -0.60 |" in text  # highest PSNR first
+    assert text.count("| 0.0 | 0.7 | 0.4 | 0.350 | 0.470 | -1.00 |") == 2  # and as best a = 0
+    assert "0.300" not in text and "larsson" not in text  # no calibration in larsson's header
+
+
+def test_fill_replaces_the_blocks_keeps_the_prose_and_copies_sheets(weights, tmp_path,
+                                                                    monkeypatch):
+    import colorvid.core.training.model_card as model_card
+
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text(CARD)
+    report = tmp_path / "report"
+    (report / "eval" / "sheets").mkdir(parents=True)
+    (report / "card.md").write_text("| model | hue_accuracy |\n|---|---|\n| lrcn | 0.5 |\n")
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(report / "eval" / "sheets" / "clipA.png")
+    images = tmp_path / "img"
+    paths = {"zhang": weights[0], "larsson": weights[1]}
+    monkeypatch.setattr(model_card, "default_weights_path",
+                        lambda model, preset: paths.get(model, tmp_path / "missing"))
+    assert main([str(report), "--card", str(card), "--images", str(images)]) == 0
+    text = card.read_text()
+    for prose in ("Prose before.", "Prose between.", "Prose after."):
+        assert prose in text
+    assert "old" not in text
+    assert "| zhang-tiny | 2 | 110 |" in text and "| lrcn | 0.5 |\n\n<!-- /CARD -->" in text
+    assert (images / "card-clipA.png").read_bytes() == (
+        report / "eval" / "sheets" / "clipA.png").read_bytes()
+
+
+def test_fill_errors_leave_the_card_as_it_was(weights, tmp_path, capsys):
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text(CARD)
+    assert main([str(tmp_path / "nowhere"), "--card", str(card)]) == 2
+    assert "no card report there" in capsys.readouterr().err
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "card.md").write_text("tables\n")
+    card.write_text(CARD.replace("<!-- /CALIBRATION -->", ""))
+    assert main([str(report), "--card", str(card), "--images", str(tmp_path / "img")]) == 2
+    assert "no <!-- CALIBRATION -->" in capsys.readouterr().err
+    assert card.read_text() == CARD.replace("<!-- /CALIBRATION -->", "")
