@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="lrcn stage: weight of the warping loss (default: the loss's, 0.05)")
     p.add_argument("--init", type=Path, default=None,
                    help="zhang weights to continue from (default: the shipped ones)")
+    p.add_argument("--larsson-init", type=Path, default=None,
+                   help="larsson weights to continue from (default: the shipped ones), e.g. a "
+                   "run kept in training-state/")
     p.add_argument("--seed", type=int, default=None,
                    help="data seed (default: a new one per run, from the weights' run count, so "
                    "a continued run sees new crops)")
@@ -174,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             train_cnn=False, seed=seed_for(shipped if previous else None),
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
     if "larsson" in stages:
-        init = default_weights_path("larsson", "tiny")
+        init = args.larsson_init or default_weights_path("larsson", "tiny")
+        if args.larsson_init is not None and not init.is_file():
+            raise SystemExit(f"colorvid recipe: --larsson-init {init}: no such file (give a "
+                             "larsson weights file, e.g. one in training-state/)")
         run = args.out / "larsson"
         _run("larsson", TrainConfig(
             model="larsson", preset="tiny", data=[], out=str(run), crop=args.crop,

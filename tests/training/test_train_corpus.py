@@ -178,3 +178,25 @@ def test_recipe_ctrl_c_saves_the_stage_and_says_how_to_continue(corpus, tmp_path
     assert proc.returncode == 130, err
     assert "run the same command again to continue it" in err and "Traceback" not in err
     assert (out / "zhang" / "checkpoint.pt").is_file()
+
+
+def test_recipe_larsson_stage_continues_the_given_file_and_refuses_a_missing_one(corpus,
+                                                                               tmp_path):
+    from colorvid.core.training.defaults import main
+    from colorvid.core.weights import default_weights_path
+
+    first = tmp_path / "first"
+    assert main([str(first), "--corpus", str(corpus), "--stages", "larsson", "--minutes", "0.01",
+                 "--crop", "32", "--batch-size", "2"]) == 0
+    kept = first / "larsson" / "larsson-tiny.safetensors"
+    runs = read_config(kept)["training"]["cumulative"]["runs"]
+    shipped = read_config(default_weights_path("larsson", "tiny"))["training"]
+    assert runs == ((shipped or {}).get("cumulative") or {}).get("runs", 0) + 1
+    second = tmp_path / "second"
+    assert main([str(second), "--corpus", str(corpus), "--stages", "larsson", "--minutes", "0.01",
+                 "--crop", "32", "--batch-size", "2", "--larsson-init", str(kept)]) == 0
+    cont = read_config(second / "larsson" / "larsson-tiny.safetensors")["training"]
+    assert cont["cumulative"]["runs"] == runs + 1 and str(kept) in cont["init"]
+    with pytest.raises(SystemExit, match="--larsson-init .*no such file"):
+        main([str(tmp_path / "third"), "--corpus", str(corpus), "--stages", "larsson",
+              "--larsson-init", str(tmp_path / "missing.safetensors")])
