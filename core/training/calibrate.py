@@ -15,7 +15,9 @@ undoes a share a of it (ZhangNet.set_prior_correction). On the first shipped tin
 moved the frontier most: chroma ratio 0.48 at 0.57 dB below grey PSNR (a = 0.5) where
 saturation alone needed 1.25 dB for 0.50. One triple per weights file, chosen on photos: never
 per clip. A temporal model (LRCN) is scored on each photo twice, as a static shot and as a
-camera pan over it, the two kinds of shot footage has.
+camera pan over it, the two kinds of shot footage has. Larsson's histograms decode by median
+chroma and circular-mean hue, with no temperature or prior correction: for it only the
+saturation is chosen (``decode_saturation``).
 
     python -m colorvid.core.training.calibrate WEIGHTS --cache runs/cache [--write]
 """
@@ -32,12 +34,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-__all__ = ["CORRECTIONS", "GRID", "PAN_STEP", "SATURATIONS", "calibrate_temperature", "main",
+__all__ = ["CORRECTIONS", "GRID", "PAN_STEP", "SATURATIONS", "SATURATION_ONLY", "calibrate_temperature", "main",
            "validation_photos", "write_temperature"]
 
 GRID: tuple[float, ...] = (0.38, 0.5, 0.7, 1.0)
 SATURATIONS: tuple[float, ...] = (1.5, 1.25, 1.0, 0.8, 0.65, 0.5, 0.4)
 CORRECTIONS: tuple[float, ...] = (0.0, 0.5, 0.75, 1.0)
+# Models whose decoding has no temperature or prior correction: only the saturation is chosen.
+SATURATION_ONLY: frozenset[str] = frozenset({"larsson"})
 
 
 def validation_photos(cache_dir: str | Path, limit: int | None = None) -> list[np.ndarray]:
@@ -57,17 +61,20 @@ def _open_cache(folder: Path):
     return TrainingCache(folder, [CacheEntry(**e) for e in index["entries"]], [])
 
 
-def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature: float,
-            saturations: Sequence[float], prior_correction: float = 0.0,
+def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature: float | None,
+            saturations: Sequence[float], prior_correction: float | None = 0.0,
             device: str = "cpu") -> list[dict[str, float]]:
     """Mean metrics over ``photos`` at one temperature and prior correction, for each
-    saturation factor (saturation scales the decoded ab, as the colorizers do)."""
+    saturation factor (saturation scales the decoded ab, as the colorizers do). Temperature
+    None: a model without them (Larsson's histograms decode by median and circular mean),
+    scored on saturation alone."""
     import colorvid
     from colorvid.core.color import lab_to_rgb, rgb_to_lab
 
-    colorizer = colorvid.create_colorizer(model, weights=str(weights), temperature=temperature,
-                                          saturation=1.0, prior_correction=prior_correction,
-                                          device=device)
+    decoding = {} if temperature is None else {"temperature": temperature,
+                                                "prior_correction": prior_correction}
+    colorizer = colorvid.create_colorizer(model, weights=str(weights), saturation=1.0,
+                                          device=device, **decoding)
     metrics = {m: colorvid.create_metric(m) for m in ("hue_accuracy", "chroma_ratio", "psnr")}
     totals = {s: {m: [] for m in (*metrics, "grey_psnr")} for s in saturations}
     for rgb in photos:
@@ -149,8 +156,11 @@ def calibrate_temperature(model: str, weights: str | Path, photos: Sequence[np.n
     whose PSNR is within ``max_psnr_drop`` dB of grey and whose chroma ratio is at least
     ``min_chroma_ratio``; failing that, the highest PSNR with that chroma ratio; failing that,
     the highest PSNR."""
-    rows = [r for a in corrections for t in grid
-            for r in _scores(model, Path(weights), photos, t, saturations, a, device)]
+    if model in SATURATION_ONLY:
+        rows = _scores(model, Path(weights), photos, None, saturations, None, device)
+    else:
+        rows = [r for a in corrections for t in grid
+                for r in _scores(model, Path(weights), photos, t, saturations, a, device)]
     coloured = [r for r in rows if r["chroma_ratio"] >= min_chroma_ratio]
     ok = [r for r in coloured if r["psnr"] >= r["grey_psnr"] - max_psnr_drop]
     if ok:
@@ -170,18 +180,19 @@ def calibrate_temperature(model: str, weights: str | Path, photos: Sequence[np.n
                      f"{PAN_STEP[0]} x {PAN_STEP[1]} px a frame"}
 
 
-def write_temperature(weights: str | Path, temperature: float, report: dict,
+def write_temperature(weights: str | Path, temperature: float | None, report: dict,
                       saturation: float | None = None,
                       prior_correction: float | None = None) -> Path:
     """Rewrite ``weights`` (atomically) with ``decode_temperature`` (and ``decode_saturation``,
-    ``decode_prior_correction``) and the calibration table."""
+    ``decode_prior_correction``; each None leaves it out) and the calibration table."""
     from colorvid.core.weights import read_config, save_weights
 
     config = read_config(weights)
     tensors = load_file(str(weights))
     state = {k: v for k, v in tensors.items() if not k.startswith("extra.")}
     extras = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
-    config["decode_temperature"] = float(temperature)
+    if temperature is not None:
+        config["decode_temperature"] = float(temperature)
     if saturation is not None:
         config["decode_saturation"] = float(saturation)
     if prior_correction is not None:

@@ -64,8 +64,18 @@ def calibration_text(files: Sequence[Path], rows: int = 8, min_chroma: float = 0
             continue
         table = [r for r in report["rows"] if r["chroma_ratio"] >= min_chroma]
         table.sort(key=lambda r: r["psnr"] - r["grey_psnr"], reverse=True)
-        plain = [r for r in table if r["prior_correction"] == 0.0][:1]
         shots = f"; {report['shots']}" if report.get("shots") else ""
+        if report.get("chosen") is None:  # saturation only (larsson): every row
+            parts.append(
+                f"**{config['model']}**: chosen saturation = {report['saturation']} "
+                f"({report['rule']}; {report['photos']} photos{shots}; its decoding has no "
+                "temperature or prior correction):\n\n"
+                "| saturation | hue_accuracy | chroma_ratio | psnr - grey psnr |\n"
+                "|---|---|---|---|\n" + "".join(
+                    f"| {r['saturation']} | {r['hue_accuracy']:.3f} | {r['chroma_ratio']:.3f} | "
+                    f"{r['psnr'] - r['grey_psnr']:.2f} |\n" for r in report["rows"]))
+            continue
+        plain = [r for r in table if r["prior_correction"] == 0.0][:1]
         parts.append(
             f"**{config['model']}**: chosen prior correction a = {report['prior_correction']}, "
             f"T = {report['chosen']}, saturation = {report['saturation']} ({report['rule']}; "

@@ -26,6 +26,7 @@ from colorvid.core.color import lab_to_rgb, rgb_to_lab
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
     pick_memory_format,
+    resolve_saturation,
     setup_network,
 )
 from colorvid.plugins.models.larsson_decode import (
@@ -64,7 +65,8 @@ class LarssonColorizer(Colorizer):
     ``weights``, ``preset``, ``device``, ``pretrained``, ``fp16`` / ``dtype`` and
     ``channels_last``; ``render_size`` a multiple of 32 (default 256); ``hue``
     ("expectation-cf", "expectation", "mode"), ``chroma`` ("median", "expectation", "mode"),
-    ``head``.
+    ``head``; ``saturation``, a factor on the decoded ab (default: the weights file's
+    ``decode_saturation``, chosen on validation photos by core/training/calibrate.py, else 1).
     """
 
     name = MODEL_NAME
@@ -83,6 +85,7 @@ class LarssonColorizer(Colorizer):
         chroma: ChromaMethod = "median",
         head: str = "fused",
         channels_last: bool | None = None,
+        saturation: float | None = None,
     ) -> None:
         if hue not in HUE_METHODS:
             raise ValueError(f"larsson: hue must be one of {', '.join(HUE_METHODS)}, got {hue!r}")
@@ -98,6 +101,7 @@ class LarssonColorizer(Colorizer):
         self.hue_method: HueMethod = hue
         self.chroma_method: ChromaMethod = chroma
         self.head = head
+        self.saturation = resolve_saturation(saturation, self.weights_config, MODEL_NAME)
         self.memory_format = pick_memory_format(channels_last, self.device)
         self.net.eval().to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
 
@@ -114,7 +118,10 @@ class LarssonColorizer(Colorizer):
         grey = l_to_grey(L.to(self.device))
         hist_h, hist_c = self.histograms(grey)
         rgb = histograms_to_rgb(hist_h, hist_c, grey, self.hue_method, self.chroma_method)
-        return rgb_to_lab(rgb)[:, 1:].to(L.device)
+        ab = rgb_to_lab(rgb)[:, 1:]
+        if self.saturation != 1.0:
+            ab = ab * self.saturation
+        return ab.to(L.device)
 
 
 def create_larsson(**options: Any) -> LarssonColorizer:

@@ -228,3 +228,26 @@ def test_lrcn_is_also_calibrated_on_a_pan_over_each_photo(lrcn_file, monkeypatch
     report = calibrate.calibrate_temperature("lrcn", lrcn_file, photos, grid=(1.0,),
                                              saturations=(1.0,), corrections=(0.0,))
     assert seen == [2, 2] and "pan" in report["shots"]
+
+
+def test_larsson_is_calibrated_on_saturation_alone_and_decodes_with_it(tmp_path):
+    torch.manual_seed(0)
+    weights = make_adapter("larsson", "tiny", None).save(
+        tmp_path / "larsson-tiny.safetensors", None, {"steps": 1})
+    g = np.random.default_rng(1)
+    photos = [g.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    report = calibrate_temperature("larsson", weights, photos, saturations=(1.0, 0.5))
+    assert report["chosen"] is None and report["prior_correction"] is None
+    assert [r["saturation"] for r in report["rows"]] == [1.0, 0.5]  # no T or correction grid
+    assert report["saturation"] in (1.0, 0.5)
+    write_temperature(weights, None, report, saturation=0.5)
+    config = read_config(weights)
+    assert config["decode_saturation"] == 0.5 and "decode_temperature" not in config
+    calibrated = colorvid.create_colorizer("larsson", weights=str(weights), render_size=64)
+    plain = colorvid.create_colorizer("larsson", weights=str(weights), render_size=64,
+                                      saturation=1.0)
+    assert calibrated.saturation == 0.5
+    L = torch.rand(1, 1, 64, 64) * 100
+    torch.testing.assert_close(calibrated.predict_ab(L), plain.predict_ab(L) * 0.5)
+    with pytest.raises(ValueError, match=r"larsson: saturation must be a number in \(0, 4\]"):
+        colorvid.create_colorizer("larsson", weights=str(weights), saturation=-1)

@@ -105,3 +105,16 @@ def test_fill_errors_leave_the_card_as_it_was(weights, tmp_path, capsys):
     assert main([str(report), "--card", str(card), "--images", str(tmp_path / "img")]) == 2
     assert "no <!-- CALIBRATION -->" in capsys.readouterr().err
     assert card.read_text() == CARD.replace("<!-- /CALIBRATION -->", "")
+
+
+def test_a_saturation_only_calibration_lists_its_rows(weights):
+    larsson = weights[1]
+    rows = [{"temperature": None, "prior_correction": None, "saturation": s,
+             "hue_accuracy": h, "chroma_ratio": c, "psnr": p, "grey_psnr": 20.0}
+            for s, h, c, p in ((1.0, 0.40, 0.9, 19.0), (0.65, 0.38, 0.6, 19.8))]
+    write_temperature(larsson, None, {"chosen": None, "saturation": 0.65,
+                                      "prior_correction": None, "rows": rows, "photos": 20,
+                                      "rule": "the rule"}, saturation=0.65)
+    text = calibration_text([larsson])
+    assert text.startswith("**larsson**: chosen saturation = 0.65 (the rule; 20 photos;")
+    assert "| 0.65 | 0.380 | 0.600 | -0.20 |" in text and "| 1.0 | 0.400 | 0.900 | -1.00 |" in text
