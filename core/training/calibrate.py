@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-__all__ = ["CORRECTIONS", "GRID", "PAN_STEP", "SATURATIONS", "SATURATION_ONLY", "calibrate_temperature", "main",
-           "validation_photos", "write_temperature"]
+__all__ = ["CORRECTIONS", "GRID", "PAN_STEP", "SATURATIONS", "SATURATION_ONLY",
+           "calibrate_temperature", "main", "validation_photos", "write_temperature"]
 
 GRID: tuple[float, ...] = (0.38, 0.5, 0.7, 1.0)
 SATURATIONS: tuple[float, ...] = (1.5, 1.25, 1.0, 0.8, 0.65, 0.5, 0.4)
