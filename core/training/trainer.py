@@ -592,7 +592,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
     """Run a training job to the end; returns the final step, weights path and last metrics."""
     trainer = Trainer(config)
     try:
-        return trainer.run()
+        result = trainer.run()
+        if dist.is_initialized():
+            # Every rank done before gloo tears down: a rank that destroyed its group while the
+            # other was still finishing aborted now and then ("terminate called without an
+            # active exception", exit -6) on a loaded machine.
+            dist.barrier()
+        return result
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
