@@ -19,8 +19,9 @@ Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` 
   header carries the cumulative steps and hours; each session adds to them).
 - ``lrcn``: the ConvLSTM over the new Zhang CNN (the CNN frozen at those weights, only the LSTM
   learns: rebalanced L_seq plus the warping loss, sequences of real video and synthetic pans).
-- ``larsson``: Larsson's hypercolumn net, continued from the shipped weights (Adam at ``--lr``:
-  the paper's SGD schedule needs 80,000 steps, more than a CPU gives it).
+- ``larsson``: Larsson's hypercolumn net, continued from ``--larsson-init`` (default: the shipped
+  weights; a run kept in training-state/ continues that way) with Adam at ``--lr`` (the
+  paper's SGD schedule needs 80,000 steps, more than a CPU gives it).
 
 ``--install`` copies each stage's weights into the package (fp16) as it finishes.
 """

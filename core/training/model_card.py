@@ -62,8 +62,6 @@ def calibration_text(files: Sequence[Path], rows: int = 8, min_chroma: float = 0
         report = config.get("calibration")
         if not report or "rows" not in report:
             continue
-        table = [r for r in report["rows"] if r["chroma_ratio"] >= min_chroma]
-        table.sort(key=lambda r: r["psnr"] - r["grey_psnr"], reverse=True)
         shots = f"; {report['shots']}" if report.get("shots") else ""
         if report.get("chosen") is None:  # saturation only (larsson): every row
             parts.append(
@@ -75,6 +73,8 @@ def calibration_text(files: Sequence[Path], rows: int = 8, min_chroma: float = 0
                     f"| {r['saturation']} | {r['hue_accuracy']:.3f} | {r['chroma_ratio']:.3f} | "
                     f"{r['psnr'] - r['grey_psnr']:.2f} |\n" for r in report["rows"]))
             continue
+        table = [r for r in report["rows"] if r["chroma_ratio"] >= min_chroma]
+        table.sort(key=lambda r: r["psnr"] - r["grey_psnr"], reverse=True)
         plain = [r for r in table if r["prior_correction"] == 0.0][:1]
         parts.append(
             f"**{config['model']}**: chosen prior correction a = {report['prior_correction']}, "
