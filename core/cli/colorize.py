@@ -114,7 +114,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", help="video encoder (default: libx264 for mp4/mkv/mov/avi, "
                    "libvpx-vp9 for webm, rawvideo for y4m)")
     p.add_argument("--crf", type=_positive("--crf", 0), help="constant-rate factor "
-                   "(x264/x265 default 18/20, vp9 31)")
+                   "(x264/x265 default 18/20, vp9 31, svt-av1 30)")
+    p.add_argument("--preset", help="encoder speed preset: x264/x265 ultrafast .. placebo "
+                   "(default medium; faster presets leave more CPU to the model), svt-av1 13 .. 0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     p.add_argument("--skip-errors", action="store_true",
                    help="drop frames that fail to decode instead of stopping")
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         start, duration = _section(args)
         report = colorize_media(args.input, args.output, vc, fps=args.fps, stills=args.stills,
                                 start=start, duration=duration, codec=args.codec,
-                                crf=args.crf, overwrite=args.overwrite,
+                                crf=args.crf, preset=args.preset, overwrite=args.overwrite,
                                 skip_errors=args.skip_errors, progress=progress)
     except (ColorizeError, VideoError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else type(e).__name__, 1) from e

@@ -22,7 +22,7 @@ from colorvid.core.video.images import (
 )
 from colorvid.core.video.pipeline import ColorizeError, VideoColorizer, colorize_video
 from colorvid.core.video.progress import Progress, ProgressMode
-from colorvid.core.video.transcode import PIPE, TranscodeReport
+from colorvid.core.video.transcode import PIPE, TranscodeReport, encoder_name, encoder_options
 
 __all__ = ["colorize_media", "is_image_input", "is_image_output"]
 
@@ -53,8 +53,10 @@ class MediaReport(TranscodeReport):
 
 
 def _encode(frames, dst: Path, fps: float, overwrite: bool, codec: str | None,
-            crf: int | None) -> int:
+            crf: int | None, preset: str | None) -> int:
     """Frames -> a new video file, atomically (hidden temporary file, renamed at the end)."""
+    encoder = encoder_name(codec or "libx264")
+    options = encoder_options(encoder, crf, preset)  # checked before the first frame is made
     if dst.exists() and not overwrite:
         raise VideoError(f"{dst}: output already exists (use --overwrite to replace it)")
     if not dst.parent.is_dir():
@@ -67,12 +69,11 @@ def _encode(frames, dst: Path, fps: float, overwrite: bool, codec: str | None,
             for rgb in frames:
                 if stream is None:
                     h, w = rgb.shape[:2]
-                    stream = out.add_stream(codec or "libx264",
-                                            rate=Fraction(fps).limit_denominator(1001))
+                    stream = out.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
                     stream.width, stream.height = w, h
                     stream.pix_fmt = "yuv444p" if (w % 2 or h % 2) else "yuv420p"
-                    if crf is not None:
-                        stream.options = {"crf": str(crf)}
+                    if options:
+                        stream.options = options
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 out.mux(stream.encode(frame))
                 n += 1
@@ -88,8 +89,9 @@ def _encode(frames, dst: Path, fps: float, overwrite: bool, codec: str | None,
 def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
                    fps: float = DEFAULT_FPS, stills: bool = False,
                    start: float | None = None, duration: float | None = None,
-                   codec: str | None = None, crf: int | None = None, overwrite: bool = False,
-                   skip_errors: bool = False, progress: ProgressMode = "quiet") -> MediaReport:
+                   codec: str | None = None, crf: int | None = None, preset: str | None = None,
+                   overwrite: bool = False, skip_errors: bool = False,
+                   progress: ProgressMode = "quiet") -> MediaReport:
     """Colorize ``src`` into ``dst`` whatever each is (see the module doc).
 
     ``start``/``duration`` are seconds for a video input and frame numbers for image sequences.
@@ -102,7 +104,8 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
     image_out = is_image_output(dst, image_in)
     if not image_in:
         if not image_out:
-            r = colorize_video(src, dst, vc, codec=codec, crf=crf, overwrite=overwrite,
+            r = colorize_video(src, dst, vc, codec=codec, crf=crf, preset=preset,
+                               overwrite=overwrite,
                                skip_errors=skip_errors, progress=progress, start=start,
                                duration=duration)
             return MediaReport(**dataclasses.asdict(r))
@@ -137,7 +140,7 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
         return report
     # Closed on any error, so that the pipelined stream's threads stop at once.
     with contextlib.closing(_colorized(vc, source, frames)) as colorized:
-        n = _encode(colorized, Path(dst), fps, overwrite, codec, crf)
+        n = _encode(colorized, Path(dst), fps, overwrite, codec, crf, preset)
     if not n:
         raise ColorizeError(f"{src}: no frame decoded; nothing written")
     report.frames_in = report.frames_out = n

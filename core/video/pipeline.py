@@ -310,7 +310,7 @@ def _expected_frames(src: str) -> int | None:
 
 def colorize_video(src: str | Path, dst: str | Path,
                    colorizer: VideoColorizer | str = DEFAULT_MODEL, *, codec: str | None = None,
-                   crf: int | None = None, overwrite: bool = False,
+                   crf: int | None = None, preset: str | None = None, overwrite: bool = False,
                    skip_errors: bool = False, progress: ProgressMode = "quiet",
                    start: float | None = None, duration: float | None = None
                    ) -> TranscodeReport:
@@ -319,11 +319,12 @@ def colorize_video(src: str | Path, dst: str | Path,
     Keeps frame rate, time base, timestamps, frame count and metadata; copies audio and subtitle
     streams unchanged. ``dst`` appears only when the whole video is done (atomic rename).
     ``colorizer`` is a :class:`VideoColorizer` or a registered name. ``start``/``duration``
-    (seconds) colorize a section only, audio cut to match. Raises :class:`ColorizeError`, writing
-    nothing, when no frame could be decoded.
+    (seconds) colorize a section only, audio cut to match. ``codec``, ``crf`` and ``preset`` choose
+    and set the encoder (see :class:`~colorvid.core.video.transcode.Transcoder`; checked before the
+    first frame). Raises :class:`ColorizeError`, writing nothing, when no frame could be decoded.
     """
     vc = open_colorizer(colorizer) if isinstance(colorizer, str) else colorizer
-    with Transcoder(src, dst, codec=codec, crf=crf, overwrite=overwrite,
+    with Transcoder(src, dst, codec=codec, crf=crf, preset=preset, overwrite=overwrite,
                     skip_errors=skip_errors, start=start, duration=duration) as t:
         expected = _expected_frames(str(src))
         whole = start is None and duration is None

@@ -41,7 +41,8 @@ import numpy as np
 
 from colorvid.core.video.decode import VideoError, _open
 
-__all__ = ["PIPE", "Y4M_FORMAT", "TranscodeReport", "Transcoder"]
+__all__ = ["PIPE", "PRESETS", "Y4M_FORMAT", "TranscodeReport", "Transcoder", "encoder_name",
+           "encoder_options"]
 
 PIPE = "-"
 Y4M_FORMAT = "yuv4mpegpipe"
@@ -51,8 +52,56 @@ _CODEC_BY_FORMAT = {"mp4": "libx264", "mov": "libx264", "matroska": "libx264",
 # Default constant-rate factors: x264/x265 18 is "visually lossless"; vp9 31 is its documented
 # 1080p recommendation. Other encoders take no crf.
 _CRF_DEFAULTS = {"libx264": 18, "libx265": 20, "libvpx-vp9": 31, "libsvtav1": 30}
+# The crf each encoder opens with (its own AVOption ranges; x264 accepts more and clamps).
+_CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63),
+               "libsvtav1": (1, 63)}
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")
+# Speed/size trade-off per encoder, fastest first (the encoder's default when not given: medium
+# for x264/x265). vp9 has no preset (its speed is -cpu-used), so --preset is refused there.
+PRESETS: dict[str, tuple[str, ...]] = {"libx264": _X26X_PRESETS, "libx265": _X26X_PRESETS,
+                                       "libsvtav1": tuple(str(n) for n in range(13, -1, -1))}
 _YUV_KEEP = ("yuv420p", "yuv422p", "yuv444p")
 _UNSPECIFIED = 2  # AVCOL_SPC/PRI/TRC_UNSPECIFIED
+
+
+def encoder_options(encoder: str, crf: int | None = None,
+                    preset: str | None = None) -> dict[str, str]:
+    """The options ``encoder`` (an FFmpeg encoder name) is opened with: the constant-rate factor
+    (default per encoder) and the preset, checked here because an encoder that refuses an option
+    fails only at the first frame, after the model has run. Raises :class:`VideoError` naming
+    what is accepted."""
+    options: dict[str, str] = {}
+    if crf is not None and encoder not in _CRF_DEFAULTS:
+        raise VideoError(f"--crf: encoder {encoder!r} has no crf; "
+                         f"accepted with {', '.join(_CRF_DEFAULTS)}")
+    if encoder in _CRF_DEFAULTS:
+        value = _CRF_DEFAULTS[encoder] if crf is None else crf
+        low, high = _CRF_RANGES[encoder]
+        if not low <= value <= high:
+            raise VideoError(f"--crf {value}: out of range for {encoder} (accepted {low}-{high})")
+        options["crf"] = str(value)
+        if encoder == "libvpx-vp9":
+            options["b"] = "0"  # vp9 honours crf alone only with bitrate 0
+    if preset is not None:
+        accepted = PRESETS.get(encoder)
+        if accepted is None:
+            raise VideoError(f"--preset: encoder {encoder!r} has no preset; "
+                             f"accepted with {', '.join(PRESETS)}")
+        if str(preset) not in accepted:
+            raise VideoError(f"--preset {preset!r}: not a {encoder} preset "
+                             f"(accepted, fastest first: {', '.join(accepted)})")
+        options["preset"] = str(preset)
+    return options
+
+
+def encoder_name(codec: str) -> str:
+    """FFmpeg's name of the encoder ``codec`` opens (``h264`` -> ``libx264``); raises
+    :class:`VideoError` when there is none."""
+    try:
+        return av.codec.Codec(codec, "w").name
+    except (ValueError, av.error.FFmpegError) as e:
+        raise VideoError(f"--codec {codec!r}: not an available video encoder ({e})") from e
 
 
 @dataclasses.dataclass
@@ -87,6 +136,8 @@ class Transcoder:
         dst: output path (container chosen by extension), or ``"-"`` for y4m on stdout.
         codec: video encoder (default by container: H.264 for mp4/mov/mkv/avi, VP9 for webm).
         crf: constant-rate factor for x264/x265/vp9/svt-av1 (default per encoder).
+        preset: encoder speed/size preset (x264/x265: ``ultrafast`` .. ``placebo``, default
+            ``medium``; svt-av1: ``13`` .. ``0``); see :data:`PRESETS`.
         overwrite: replace an existing ``dst``.
         skip_errors: drop frames the decoder rejects instead of failing (they are listed in the
             report); an unreadable container is still an error.
@@ -95,8 +146,9 @@ class Transcoder:
     """
 
     def __init__(self, src: str | Path, dst: str | Path, *, codec: str | None = None,
-                 crf: int | None = None, overwrite: bool = False, skip_errors: bool = False,
-                 stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+                 crf: int | None = None, preset: str | None = None, overwrite: bool = False,
+                 skip_errors: bool = False, stdin: BinaryIO | None = None,
+                 stdout: BinaryIO | None = None,
                  start: float | None = None, duration: float | None = None) -> None:
         self.src, self.dst = str(src), str(dst)
         if (start is not None and start < 0) or (duration is not None and duration <= 0):
@@ -115,7 +167,7 @@ class Transcoder:
         self.report = TranscodeReport(output=self.dst)
         try:
             self._open_input(stdin)
-            self._open_output(stdout, codec, crf, overwrite)
+            self._open_output(stdout, codec, crf, preset, overwrite)
         except BaseException:
             self.abort()
             raise
@@ -140,7 +192,7 @@ class Transcoder:
         self.video_in.thread_type = "AUTO"  # frame threads: decoding keeps up with the model
 
     def _open_output(self, stdout: BinaryIO | None, codec: str | None, crf: int | None,
-                     overwrite: bool) -> None:
+                     preset: str | None, overwrite: bool) -> None:
         if self.dst == PIPE:
             pipe = stdout if stdout is not None else sys.stdout.buffer
             if getattr(pipe, "isatty", lambda: False)():
@@ -149,7 +201,7 @@ class Transcoder:
         else:
             self._out = self._open_output_file(overwrite)
         fmt = self._out.format.name
-        self._add_video_stream(fmt, codec, crf)
+        self._add_video_stream(fmt, codec, crf, preset)
         self._add_copied_streams(fmt)
         self._out.metadata.update({k: v for k, v in self._in.metadata.items() if k != "encoder"})
 
@@ -178,7 +230,8 @@ class Transcoder:
             raise VideoError(f"{dst}: cannot write a video with extension {dst.suffix!r} ({e}); "
                              "use .mp4, .mkv, .mov, .webm, .avi or .y4m") from e
 
-    def _add_video_stream(self, fmt: str, codec: str | None, crf: int | None) -> None:
+    def _add_video_stream(self, fmt: str, codec: str | None, crf: int | None,
+                          preset: str | None) -> None:
         vin = self.video_in
         family = next((f for f in fmt.split(",") if f in _CODEC_BY_FORMAT), None)
         if codec is None:
@@ -202,14 +255,8 @@ class Transcoder:
             value = getattr(cc_in, attr, None)
             if value is not None:
                 setattr(vout.codec_context, attr, value)
-        if crf is not None and vout.codec_context.name not in _CRF_DEFAULTS:
-            raise VideoError(f"--crf: encoder {vout.codec_context.name!r} has no crf; "
-                             f"accepted with {', '.join(_CRF_DEFAULTS)}")
-        if vout.codec_context.name in _CRF_DEFAULTS:
-            value = _CRF_DEFAULTS[vout.codec_context.name] if crf is None else crf
-            options = {"crf": str(value)}
-            if vout.codec_context.name == "libvpx-vp9":
-                options["b"] = "0"  # vp9 honours crf alone only with bitrate 0
+        options = encoder_options(vout.codec_context.name, crf, preset)
+        if options:
             vout.options = options
         vout.metadata.update(dict(vin.metadata))
         self.video_out = vout

@@ -80,6 +80,58 @@ def test_other_containers_and_codecs(carphone_y4m, tmp_path, capsys, decode_rgb)
         assert len(decode_rgb(tmp_path / name)) == 12, name
 
 
+def _x264_settings(path: Path) -> str:
+    """The settings x264 writes into its stream (an SEI message: 'x264 - core ... options: ...')."""
+    data = path.read_bytes()
+    start = data.index(b"options: ")
+    return data[start:data.index(b"\x00", start)].decode("ascii", "replace")
+
+
+def test_preset_reaches_the_encoder(carphone_y4m, tmp_path, capsys, decode_rgb):
+    settings = {}
+    for preset in (None, "ultrafast", "slow"):
+        out = tmp_path / f"{preset}.mp4"
+        rc, _, err = _cli(capsys, carphone_y4m, "-o", out, "--model", "grey", "-q",
+                          *(["--preset", preset] if preset else []))
+        assert rc == 0, err
+        assert len(decode_rgb(out)) == 12
+        settings[preset] = _x264_settings(out)
+    # x264's presets differ in subpel refinement: medium (the default) 7, ultrafast 0, slow 8
+    assert " subme=7 " in settings[None] and " crf=18.0 " in settings[None]
+    assert " subme=0 " in settings["ultrafast"] and " subme=8 " in settings["slow"]
+
+
+def test_encoder_options_defaults_ranges_and_presets():
+    from colorvid.core.video.decode import VideoError
+    from colorvid.core.video.transcode import PRESETS, encoder_name, encoder_options
+
+    assert encoder_options("libx264") == {"crf": "18"}
+    assert encoder_options("libx265", 0, "veryslow") == {"crf": "0", "preset": "veryslow"}
+    assert encoder_options("libvpx-vp9", 40) == {"crf": "40", "b": "0"}
+    assert encoder_options("libsvtav1", preset="8") == {"crf": "30", "preset": "8"}
+    assert encoder_options("mpeg4") == {}
+    assert PRESETS["libx264"][0] == "ultrafast" and PRESETS["libsvtav1"][0] == "13"
+    assert encoder_name("h264") == "libx264"
+    for args, message in ((("libvpx-vp9", 64), "accepted 0-63"), (("libsvtav1", 0), "1-63"),
+                          (("libsvtav1", None, "14"), "not a libsvtav1 preset"),
+                          (("mpeg4", None, "fast"), "has no preset"),
+                          (("rawvideo", 3), "has no crf")):
+        with pytest.raises(VideoError, match=message):
+            encoder_options(*args)
+    with pytest.raises(VideoError, match="not an available video encoder"):
+        encoder_name("nope")
+
+
+def test_colorize_video_api_takes_the_preset(carphone_y4m, tmp_path, decode_rgb):
+    import colorvid
+
+    out = tmp_path / "api.mkv"
+    report = colorvid.colorize_video(carphone_y4m, out, "grey", preset="veryfast", crf=23)
+    assert report.frames_out == 12 and len(decode_rgb(out)) == 12
+    settings = _x264_settings(out)
+    assert " subme=2 " in settings and " crf=23.0 " in settings  # veryfast: subme 2
+
+
 def test_overwrite(carphone_y4m, tmp_path, capsys, decode_rgb):
     out = tmp_path / "o.mp4"
     out.write_bytes(b"old")
@@ -151,6 +203,10 @@ ERRORS = {
     "output is input": (lambda b, c: [c], ["-o", "{input}"], "output is the input"),
     "bad codec": (lambda b, c: [c], ["--codec", "nope"], "--codec 'nope'"),
     "crf without crf": (lambda b, c: [c], ["-o", "{tmp}/o.y4m", "--crf", "20"], "has no crf"),
+    "crf out of range": (lambda b, c: [c], ["--crf", "52"], "accepted 0-51"),
+    "bad preset": (lambda b, c: [c], ["--preset", "warp"], "not a libx264 preset"),
+    "preset without preset": (lambda b, c: [c], ["-o", "{tmp}/o.webm", "--preset", "fast"],
+                              "has no preset"),
 }
 
 

@@ -97,6 +97,18 @@ def test_gap_warns_and_continues(tmp_path, frames, capsys):
     assert "frame 3 is missing" in err and len(list((tmp_path / "out").iterdir())) == 5
 
 
+def test_sequence_to_video_takes_crf_and_preset(tmp_path, frames, capsys):
+    seq = _write_seq(tmp_path / "seq", frames[:4])
+    out = tmp_path / "o.mp4"
+    assert _run(seq, "-o", out, "--preset", "ultrafast", "--crf", "30") == 0
+    data = out.read_bytes()
+    assert b" subme=0 " in data and b" crf=30.0 " in data  # x264's settings in its SEI
+    assert _run(seq, "-o", tmp_path / "bad.mp4", "--preset", "warp") == 1
+    err = capsys.readouterr().err
+    assert "not a libx264 preset" in err and "ultrafast" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("*bad*")) and not list(tmp_path.glob(".bad*"))
+
+
 def test_errors_are_one_line_and_write_nothing(tmp_path, frames, capsys):
     (tmp_path / "empty").mkdir()
     assert _run(tmp_path / "empty", "-o", tmp_path / "o1" / "%05d.png") == 1
