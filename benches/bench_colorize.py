@@ -19,6 +19,7 @@ all at the frame size, which is what is measured.
 
     .venv/bin/python benches/bench_colorize.py                      # the table (tens of minutes)
     .venv/bin/python benches/bench_colorize.py --cases lrcn-720p --rounds 1 --no-memory
+    .venv/bin/python benches/bench_colorize.py --cases lrcn-720p --no-memory --preset fast
     .venv/bin/python -m pytest benches/bench_colorize.py --benchmark-only
 
 Models without shipped weights run with random ones (``pretrained=False``): the compute is the
@@ -136,16 +137,18 @@ def _model_calls(vc: VideoColorizer, Ls: list[torch.Tensor]) -> tuple[float, flo
         return time.perf_counter() - start, time.process_time() - cpu
 
 
-def end_to_end(vc: VideoColorizer, clip: Path, out: Path) -> tuple[float, float]:
+def end_to_end(vc: VideoColorizer, clip: Path, out: Path,
+               preset: str | None = None) -> tuple[float, float]:
     """(wall, CPU) seconds of colorize_video; CPU counts every thread (x264's too)."""
     out.unlink(missing_ok=True)
     start, cpu = time.perf_counter(), time.process_time()
-    colorvid.colorize_video(clip, out, vc)
+    colorvid.colorize_video(clip, out, vc, preset=preset)
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-def measure(case: Case, rounds: int, folder: Path) -> dict[str, Any]:
-    """Minimum seconds of model alone, pipelined and sequential colorize; ratios."""
+def measure(case: Case, rounds: int, folder: Path, preset: str | None = None) -> dict[str, Any]:
+    """Minimum seconds of model alone, pipelined and sequential colorize (x264 at ``preset``,
+    default medium); ratios."""
     clip = make_clip(folder / f"{case.name}.mp4", case.frames, case.size)
     frames = [rgb for _, rgb in read_frames(clip)]
     pipelined = open_case(case)
@@ -161,8 +164,8 @@ def measure(case: Case, rounds: int, folder: Path) -> dict[str, Any]:
                                                    "sequential": []}
     for _ in range(rounds):
         times["model"].append(model_alone(pipelined, Ls))
-        times["pipelined"].append(end_to_end(pipelined, clip, folder / "out.mp4"))
-        times["sequential"].append(end_to_end(sequential, clip, folder / "out.mp4"))
+        times["pipelined"].append(end_to_end(pipelined, clip, folder / "out.mp4", preset))
+        times["sequential"].append(end_to_end(sequential, clip, folder / "out.mp4", preset))
     best = {k: min(w for w, _ in v) for k, v in times.items()}
     cpu = {k: min(c for _, c in v) for k, v in times.items()}
     n = case.frames
@@ -170,7 +173,7 @@ def measure(case: Case, rounds: int, folder: Path) -> dict[str, Any]:
         "case": case.name, "model": case.model, "options": case.options,
         "size": f"{case.size[0]}x{case.size[1]}", "frames": n, "batch": BATCH,
         "device": str(pipelined.device), "torch_threads": torch.get_num_threads(),
-        "rounds": rounds,
+        "rounds": rounds, "x264_preset": preset or "medium",
         "model_fps": round(n / best["model"], 3),
         "pipelined_fps": round(n / best["pipelined"], 3),
         "sequential_fps": round(n / best["sequential"], 3),
@@ -235,6 +238,8 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS check")
     parser.add_argument("--frames", type=int, default=None,
                         help="frames per case instead of each case's own (more: less noise)")
+    parser.add_argument("--preset", default=None,
+                        help="x264 preset of the end-to-end runs (default: colorize's, medium)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}",
           flush=True)
@@ -244,7 +249,7 @@ def main() -> None:
         for name in args.cases:
             case = CASES[name] if args.frames is None else dataclasses.replace(
                 CASES[name], frames=args.frames)
-            r = measure(case, case.rounds or args.rounds, Path(tmp))
+            r = measure(case, case.rounds or args.rounds, Path(tmp), args.preset)
             print(f"{name:16} {r['frames']:6d} {r['model_fps']:10.3f} {r['pipelined_fps']:8.3f} "
                   f"{r['ratio_pipelined']:6.2f} {r['sequential_fps']:15.3f} "
                   f"{r['ratio_sequential']:6.2f} {r['cpu_ratio']:10.2f} {r['target']:7.2f}",
