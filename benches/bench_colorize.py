@@ -5,8 +5,10 @@ Throughput: the same frames and the same batch go (a) through the model alone (L
 converted, the network calls exactly as the pipeline makes them: ``to_render`` then
 ``predict_sequence_lowres`` carrying the state for temporal models, ``predict_ab_lowres``
 otherwise; no conversions, no scene-cut detector, no chroma upsampling) and (b) through
-:func:`colorvid.colorize_video` from an H.264 file to an H.264 file, pipelined (the default)
-and one stage after another (``pipelined=False``, what colorize did before), all in one run.
+:func:`colorvid.colorize_video` from an H.264 file to an H.264 file, pipelined (stages in
+threads, ``pipelined=True``) and one stage after another (``pipelined=False``), all in one run;
+``default`` names the one colorize picks here by itself (``pipeline.auto_pipelined``: threads on
+a GPU or with CPU cores to spare, else sequential) and ``ratio_default`` is its ratio.
 Ratios are model-alone seconds / end-to-end seconds, so 1.0 is "at the model's speed"
 (targets: >= 0.85 for the shipped lrcn tiny, >= 0.9 for the released-size zhang). Each number
 is the minimum over ``--rounds``, rounds interleaved, so that load from other processes (a
@@ -49,7 +51,7 @@ import torch
 import colorvid
 from colorvid.core.frames import frames_to_l
 from colorvid.core.video.decode import read_frames
-from colorvid.core.video.pipeline import VideoColorizer
+from colorvid.core.video.pipeline import VideoColorizer, auto_pipelined
 from colorvid.core.video.scenecut import SceneCutDetector
 
 BATCH = 8  # colorvid colorize's default (pipeline.DEFAULT_BATCH), spelled out: same for both
@@ -100,7 +102,7 @@ def make_clip(dst: Path, frames: int, size: tuple[int, int], rate: int = 25) -> 
 
 
 def open_case(case: Case) -> VideoColorizer:
-    return colorvid.open_colorizer(case.model, batch=BATCH, **case.options)
+    return colorvid.open_colorizer(case.model, batch=BATCH, pipelined=True, **case.options)
 
 
 def model_alone(vc: VideoColorizer, Ls: list[torch.Tensor]) -> tuple[float, float]:
@@ -169,6 +171,7 @@ def measure(case: Case, rounds: int, folder: Path, preset: str | None = None) ->
     best = {k: min(w for w, _ in v) for k, v in times.items()}
     cpu = {k: min(c for _, c in v) for k, v in times.items()}
     n = case.frames
+    default = "pipelined" if auto_pipelined(pipelined.device) else "sequential"
     return {
         "case": case.name, "model": case.model, "options": case.options,
         "size": f"{case.size[0]}x{case.size[1]}", "frames": n, "batch": BATCH,
@@ -179,6 +182,7 @@ def measure(case: Case, rounds: int, folder: Path, preset: str | None = None) ->
         "sequential_fps": round(n / best["sequential"], 3),
         "ratio_pipelined": round(best["model"] / best["pipelined"], 3),
         "ratio_sequential": round(best["model"] / best["sequential"], 3),
+        "default": default, "ratio_default": round(best["model"] / best[default], 3),
         # CPU seconds of the model alone / of the whole colorize: the wall-clock ratio a CPU
         # with no idle core can reach, whatever else runs on the machine.
         "cpu_ratio": round(cpu["model"] / cpu["pipelined"], 3),
@@ -244,7 +248,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}",
           flush=True)
     print(f"{'case':16} {'frames':>6} {'model fps':>10} {'e2e fps':>8} {'ratio':>6} "
-          f"{'sequential fps':>15} {'ratio':>6} {'cpu ratio':>10} {'target':>7}", flush=True)
+          f"{'sequential fps':>15} {'ratio':>6} {'cpu ratio':>10} {'default':>11} "
+          f"{'target':>7}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             case = CASES[name] if args.frames is None else dataclasses.replace(
@@ -252,7 +257,8 @@ def main() -> None:
             r = measure(case, case.rounds or args.rounds, Path(tmp), args.preset)
             print(f"{name:16} {r['frames']:6d} {r['model_fps']:10.3f} {r['pipelined_fps']:8.3f} "
                   f"{r['ratio_pipelined']:6.2f} {r['sequential_fps']:15.3f} "
-                  f"{r['ratio_sequential']:6.2f} {r['cpu_ratio']:10.2f} {r['target']:7.2f}",
+                  f"{r['ratio_sequential']:6.2f} {r['cpu_ratio']:10.2f} "
+                  f"{r['default'][:3]} {r['ratio_default']:7.2f} {r['target']:7.2f}",
                   flush=True)
             print(json.dumps(r), file=sys.stderr, flush=True)
         if not args.no_memory:

@@ -33,6 +33,8 @@ from colorvid.core.video.progress import MODES
 __all__ = ["add_parser", "run"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+# --pipeline: the engine of VideoColorizer.stream (None: pipeline.auto_pipelined decides).
+PIPELINE_MODES = {"auto": None, "threads": True, "sequential": False}
 
 
 def _positive(what: str, minimum: int = 1):
@@ -109,6 +111,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: the model's choice)")
     p.add_argument("--batch", type=_positive("--batch"), default=DEFAULT_BATCH,
                    help=f"frames per model call (default {DEFAULT_BATCH})")
+    p.add_argument("--pipeline", choices=tuple(PIPELINE_MODES), default="auto",
+                   help="threads: decode, model and conversions in threads of their own; "
+                   "sequential: one after another; auto (default): threads on a GPU or when "
+                   "torch leaves CPU cores free, else sequential (faster on a busy CPU)")
     p.add_argument("--render-size", type=_positive("--render-size", 16), metavar="N",
                    help="internal square resolution of the model (default: the model's)")
     p.add_argument("--codec", help="video encoder (default: libx264 for mp4/mkv/mov/avi, "
@@ -139,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             vc = open_colorizer(args.model, args.weights, args.device, batch=args.batch,
-                                render_size=args.render_size)
+                                render_size=args.render_size,
+                                pipelined=PIPELINE_MODES[args.pipeline])
         except ValueError as e:  # options the model refuses (e.g. its render-size limits)
             raise ColorizeError(f"--model {args.model}: {e}") from e
         start, duration = _section(args)

@@ -243,8 +243,9 @@ def _decode(path: Path, config: EvalConfig) -> tuple[list[tuple[int, np.ndarray]
 def colorize_frames(colorizer: Colorizer, frames: np.ndarray) -> np.ndarray:
     """RGB uint8 ``(T, H, W, 3)`` -> colorized RGB uint8: only the frames' L reaches the model.
 
-    Runs colorize's pipelined engine (:meth:`VideoColorizer.stream`: RGB -> L, the model and
-    Lab -> RGB overlap, ``BATCH_FRAMES`` at a time), with one temporal state for the whole video
+    Runs colorize's engine (:meth:`VideoColorizer.stream`: RGB -> L, the model and Lab -> RGB,
+    in threads or one after another as colorize chooses, ``BATCH_FRAMES`` at a time), with one
+    temporal state for the whole video
     (no scene-cut resets, as the models are scored on their own memory) and the model's chroma
     checked (shape, finite).
     """

@@ -15,10 +15,12 @@ Frames out: numpy RGB uint8 ``(H, W, 3)``.
 
 :meth:`VideoColorizer.stream` batches frames (``batch`` at a time, so memory is bounded whatever
 the length) and, for temporal models, carries the model state from frame to frame, resetting it
-at scene cuts (:mod:`colorvid.core.video.scenecut`). It is pipelined
-(:mod:`colorvid.core.video.engine`): reading the frames and RGB -> L, the model, and the chroma
+at scene cuts (:mod:`colorvid.core.video.scenecut`). Pipelined
+(:mod:`colorvid.core.video.engine`), reading the frames and RGB -> L, the model, and the chroma
 upsampling with Lab -> RGB each run in a thread of their own, so they overlap with each other
-and with whatever the caller does with the frames (``colorvid colorize`` encodes them). The
+and with whatever the caller does with the frames (``colorvid colorize`` encodes them); by
+default it is pipelined when the model runs on a GPU or leaves CPU cores free, and runs the
+stages one after another otherwise (:func:`auto_pipelined` gives the measured reason). The
 conversions run on the model's device, the chroma upsampling fused into Lab -> RGB.
 :meth:`VideoColorizer.colorize` treats each frame on its own (fresh state), so random access
 (seeking in a previewer) gives repeatable results.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ColorizeError",
     "VideoColorizer",
+    "auto_pipelined",
     "colorize_video",
     "open_colorizer",
     "resolve_device",
@@ -92,7 +96,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
 def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
                    device: str | torch.device | None = None, *, batch: int = DEFAULT_BATCH,
                    render_size: int | None = None, scene_threshold: float = DEFAULT_THRESHOLD,
-                   pipelined: bool = True, **options: Any) -> VideoColorizer:
+                   pipelined: bool | None = None, **options: Any) -> VideoColorizer:
     """Create the registered colorizer ``name`` and wrap it for frames and frame streams.
 
     Args:
@@ -102,8 +106,9 @@ def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
         batch: frames run through the model together in :meth:`VideoColorizer.stream`.
         render_size: override the model's internal resolution (square side in pixels).
         scene_threshold: scene-cut threshold for temporal models (see colorvid.core.video.scenecut).
-        pipelined: run :meth:`VideoColorizer.stream`'s stages in threads of their own (False:
-            one after another in the caller's thread).
+        pipelined: run :meth:`VideoColorizer.stream`'s stages in threads of their own (True)
+            or one after another in the caller's thread (False); ``None`` (the default) chooses
+            by where the model runs (:func:`auto_pipelined`).
         **options: passed to the colorizer's factory (e.g. ``preset=...``).
 
     Raises:
@@ -126,12 +131,38 @@ def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
                           scene_threshold=scene_threshold, pipelined=pipelined)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask; a container's limit shows there)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_pipelined(device: torch.device) -> bool:
+    """Whether :meth:`VideoColorizer.stream` should run its stages in threads of their own.
+
+    On CUDA, yes: the network leaves the CPU idle, and decoding, the conversions and encoding
+    fill it. On the CPU only when torch's kernels leave a CPU free
+    (``torch.get_num_threads() < usable_cpus()``): when they already use every core, the
+    stages' threads only take cores from the network and from libav's own decode and x264
+    threads (which overlap with the network in either mode). Measured on the 2-core machine
+    (benches/bench_colorize.py, end to end / model alone, x264 medium, best of 3, 2026-12-03):
+    lrcn 576p 0.87 pipelined vs 0.97 sequential, zhang full 720p 0.83 vs 0.93, lrcn 720p 0.74
+    vs 0.76; sequential was ahead in nearly every paired run that day, and in an earlier
+    session's (0.87 vs 0.72).
+    """
+    if device.type != "cpu":
+        return True
+    return torch.get_num_threads() < usable_cpus()
+
+
 class VideoColorizer:
     """A colorizer wrapped for frames: :meth:`colorize` one frame, :meth:`stream` many."""
 
     def __init__(self, model: Colorizer, *, batch: int = DEFAULT_BATCH,
                  render_size: int | None = None,
-                 scene_threshold: float = DEFAULT_THRESHOLD, pipelined: bool = True,
+                 scene_threshold: float = DEFAULT_THRESHOLD, pipelined: bool | None = None,
                  scene_cuts: bool = True, check_chroma: bool = False) -> None:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
@@ -140,9 +171,13 @@ class VideoColorizer:
                 raise ValueError(f"render_size must be an integer >= 16 pixels, got "
                                  f"{render_size!r}")
             model.render_size = render_size
+        if pipelined not in (None, True, False):
+            raise ValueError(f"pipelined must be True, False or None (choose by device), got "
+                             f"{pipelined!r}")
         self.model = model
         self.batch = batch
-        self.pipelined = pipelined  # False: every stage in the caller's thread, one at a time
+        # False: every stage in the caller's thread, one at a time
+        self.pipelined = auto_pipelined(self.device) if pipelined is None else pipelined
         self.scene_cuts_enabled = scene_cuts  # False: one state for the whole stream (eval)
         self.check_chroma = check_chroma  # refuse a wrongly shaped or non-finite ab (eval)
         self.detector = SceneCutDetector(scene_threshold)
@@ -253,9 +288,11 @@ class VideoColorizer:
     def stream(self, frames: Iterable[np.ndarray | Tensor]) -> Iterator[np.ndarray]:
         """Colorize frames in order; yields RGB uint8 ``(H, W, 3)`` per frame, lazily.
 
-        Pipelined (the default): ``frames`` is read and converted to L in one thread, the model
-        runs in a second, the chroma upsampling and Lab -> RGB in a third, and the caller's own
-        work on the yielded frames (encoding) overlaps all three. At most :attr:`read_ahead`
+        Pipelined (:attr:`pipelined`; :func:`auto_pipelined` gives the default): ``frames`` is
+        read and converted to L in one thread, the model runs in a second, the chroma upsampling
+        and Lab -> RGB in a third, and the caller's own work on the yielded frames (encoding)
+        overlaps all three. Otherwise the same stages run one after another in the caller's
+        thread, a batch at a time. At most :attr:`read_ahead`
         frames are read beyond those yielded, whatever the length. An exception in any stage
         (including ``frames`` itself) stops all of them and is re-raised here; closing the
         generator stops and joins the threads. Temporal models get one state for the whole

@@ -3,6 +3,7 @@ registered in-process (always unregistered afterwards)."""
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ class ConstColorizer(Colorizer):
 
 class CountingColorizer(Colorizer):
     """Temporal: state = frames seen since the last reset; a = 2 * that count (so it is visible
-    in the output), b = 0. ``log`` records the count used for every frame, in order."""
+    in the output), b = 0. ``log`` records the count used for every frame, in order, and
+    ``threads`` the names of the threads it ran in."""
 
     name = "count-test"
     temporal = True
@@ -43,6 +45,7 @@ class CountingColorizer(Colorizer):
     def __init__(self, device: str | None = None) -> None:
         self.device = torch.device(device or "cpu")
         self.log: list[int] = []
+        self.threads: set[str] = set()
 
     def new_state(self) -> int:
         return 0
@@ -51,6 +54,7 @@ class CountingColorizer(Colorizer):
         return L.new_zeros((L.shape[0], 2, *L.shape[-2:]))
 
     def predict_sequence_lowres(self, L: Tensor, state: Any, resets: Tensor | None = None):
+        self.threads.add(threading.current_thread().name)
         out = L.new_zeros((L.shape[0], 2, *L.shape[-2:]))
         for t in range(L.shape[0]):
             if resets is not None and bool(resets[t]):

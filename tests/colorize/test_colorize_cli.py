@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -99,6 +100,25 @@ def test_preset_reaches_the_encoder(carphone_y4m, tmp_path, capsys, decode_rgb):
     # x264's presets differ in subpel refinement: medium (the default) 7, ultrafast 0, slow 8
     assert " subme=7 " in settings[None] and " crf=18.0 " in settings[None]
     assert " subme=0 " in settings["ultrafast"] and " subme=8 " in settings["slow"]
+
+
+def test_pipeline_option_picks_the_engine(test_colorizers, carphone_y4m, tmp_path, capsys,
+                                          decode_rgb):
+    from colorvid.core.video.pipeline import auto_pipelined
+
+    outputs, threads = {}, {}
+    for mode in ("threads", "sequential", "auto"):
+        out = tmp_path / f"{mode}.mp4"
+        rc, _, err = _cli(capsys, carphone_y4m, "-o", out, "--model", "count-test", "-q",
+                          "--pipeline", mode)
+        assert rc == 0, err
+        outputs[mode], threads[mode] = decode_rgb(out), test_colorizers[-1].threads
+    assert threads["threads"] == {"colorvid-model"}
+    assert threads["sequential"] == {threading.current_thread().name}
+    auto = "threads" if auto_pipelined(torch.device("cpu")) else "sequential"
+    assert threads["auto"] == threads[auto]
+    for mode in ("sequential", "auto"):  # the same frames whichever engine ran them
+        np.testing.assert_array_equal(outputs[mode], outputs["threads"])
 
 
 def test_encoder_options_defaults_ranges_and_presets():

@@ -3,6 +3,7 @@ interrupt in any stage (decode, model, encode) stops every thread and leaves no 
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -78,7 +79,7 @@ def test_stream_keeps_frame_order(carphone_clip):
     # every frame a distinct brightness, so a swap shows in the output's L
     frames = [np.clip(f.astype(int) + 9 * k, 0, 255).astype(np.uint8) for k, f in
               enumerate(frames)]
-    vc = VideoColorizer(JitteryIdentity(), batch=2)
+    vc = VideoColorizer(JitteryIdentity(), batch=2, pipelined=True)
     out = list(vc.stream(iter(frames)))
     sequential = [vc.colorize(f) for f in frames]
     assert len(out) == 12
@@ -105,12 +106,19 @@ def carphone_frames(carphone_clip) -> list[np.ndarray]:
     return [rgb for _, rgb in read_frames(carphone_clip, count=10)]
 
 
+# The error and interrupt tests run both engines: the threaded one and the sequential one that
+# auto_pipelined picks on a CPU whose cores torch already uses.
+ENGINES = pytest.mark.parametrize("pipelined", [True, False], ids=["threads", "sequential"])
+
+
 def _assert_nothing_written(folder):
     assert list(folder.iterdir()) == []  # neither the output nor its hidden .part file
     assert not _pipeline_threads()
 
 
-def test_decode_error_stops_the_pipeline_and_writes_nothing(bunny_cut, tmp_path, monkeypatch):
+@ENGINES
+def test_decode_error_stops_the_pipeline_and_writes_nothing(bunny_cut, tmp_path, monkeypatch,
+                                                           pipelined):
     decode = Transcoder._decode
 
     def failing_decode(self, packet):
@@ -121,25 +129,31 @@ def test_decode_error_stops_the_pipeline_and_writes_nothing(bunny_cut, tmp_path,
     monkeypatch.setattr(Transcoder, "_decode", failing_decode)
     model = FailingColorizer()
     with pytest.raises(VideoError, match="decode error at frame 7") as info:
-        colorvid.colorize_video(bunny_cut, tmp_path / "out.mp4", VideoColorizer(model, batch=2))
-    assert any("decode stage" in note for note in info.value.__notes__)
+        colorvid.colorize_video(bunny_cut, tmp_path / "out.mp4",
+                                VideoColorizer(model, batch=2, pipelined=pipelined))
+    if pipelined:  # the engine notes which thread raised
+        assert any("decode stage" in note for note in info.value.__notes__)
     assert model.calls <= 4  # frames 0..6 at most: nothing after the error reached the model
     _assert_nothing_written(tmp_path)
 
 
 @pytest.mark.parametrize("error", [RuntimeError("CUDA out of memory"), KeyboardInterrupt()],
                          ids=["error", "interrupt"])
-def test_model_error_stops_the_pipeline_and_writes_nothing(error, bunny_cut, tmp_path):
+@ENGINES
+def test_model_error_stops_the_pipeline_and_writes_nothing(error, bunny_cut, tmp_path, pipelined):
     model = FailingColorizer(fail_on=2, error=error)
     start = time.monotonic()
     with pytest.raises(type(error)):
-        colorvid.colorize_video(bunny_cut, tmp_path / "out.mp4", VideoColorizer(model, batch=2))
+        colorvid.colorize_video(bunny_cut, tmp_path / "out.mp4",
+                                VideoColorizer(model, batch=2, pipelined=pipelined))
     assert time.monotonic() - start < 20
     assert model.calls == 2
     _assert_nothing_written(tmp_path)
 
 
-def test_encode_error_stops_the_pipeline_and_writes_nothing(bunny_cut, tmp_path, monkeypatch):
+@ENGINES
+def test_encode_error_stops_the_pipeline_and_writes_nothing(bunny_cut, tmp_path, monkeypatch,
+                                                           pipelined):
     write = Transcoder.write
     read_back: list[int] = []
 
@@ -152,16 +166,18 @@ def test_encode_error_stops_the_pipeline_and_writes_nothing(bunny_cut, tmp_path,
     monkeypatch.setattr(Transcoder, "write", failing_write)
     model = FailingColorizer(delay=0.01)
     with pytest.raises(VideoError, match="No space left"):
-        colorvid.colorize_video(bunny_cut, tmp_path / "out.mp4", VideoColorizer(model, batch=2))
+        colorvid.colorize_video(bunny_cut, tmp_path / "out.mp4",
+                                VideoColorizer(model, batch=2, pipelined=pipelined))
     assert read_back and read_back[0] < 30  # decoding had not run to the end of the clip
     _assert_nothing_written(tmp_path)
 
 
-def test_interrupt_in_the_callers_thread_stops_the_stages(carphone_frames):
+@ENGINES
+def test_interrupt_in_the_callers_thread_stops_the_stages(carphone_frames, pipelined):
     """Ctrl-C lands in the caller's thread (the encoder, for colorvid colorize): the stream's
     threads stop and are joined when the generator is closed, even with the model mid-call."""
     model = FailingColorizer(delay=0.05)
-    vc = VideoColorizer(model, batch=1)
+    vc = VideoColorizer(model, batch=1, pipelined=pipelined)
     stream = vc.stream(iter(carphone_frames * 100))
     with pytest.raises(KeyboardInterrupt):
         for k, _ in enumerate(stream):
@@ -170,15 +186,16 @@ def test_interrupt_in_the_callers_thread_stops_the_stages(carphone_frames):
     start = time.monotonic()
     stream.close()
     assert time.monotonic() - start < 5 and not _pipeline_threads()
-    assert model.calls < 3 + vc.read_ahead  # it stopped, far before the 1000 frames
+    assert model.calls <= 4 + vc.read_ahead  # 4 yielded: it stopped, far before the 1000 frames
 
 
-def test_source_error_in_stream_reaches_the_caller():
+@ENGINES
+def test_source_error_in_stream_reaches_the_caller(pipelined):
     def frames():
         yield np.zeros((8, 8, 3), np.uint8)
         yield np.zeros((8, 8, 4), np.uint8)  # not a frame: the decode stage's _to_l refuses it
 
-    vc = VideoColorizer(FailingColorizer(), batch=1)
+    vc = VideoColorizer(FailingColorizer(), batch=1, pipelined=pipelined)
     with pytest.raises(ValueError, match="HxWx3"):
         list(vc.stream(frames()))
     assert not _pipeline_threads()
@@ -192,8 +209,35 @@ def test_stream_runs_the_model_with_inference_mode_in_its_thread():
             seen.append((torch.is_inference_mode_enabled(), threading.current_thread().name))
             return super().predict_ab_lowres(L)
 
-    list(VideoColorizer(Probe(), batch=1).stream([np.zeros((4, 4), np.uint8)] * 2))
+    list(VideoColorizer(Probe(), batch=1, pipelined=True).stream([np.zeros((4, 4), np.uint8)] * 2))
     assert seen == [(True, "colorvid-model")] * 2
+    seen.clear()
+    list(VideoColorizer(Probe(), batch=1, pipelined=False).stream([np.zeros((4, 4), np.uint8)]))
+    assert seen == [(True, threading.current_thread().name)]
+
+
+def test_auto_engine_follows_the_device_and_the_free_cores(monkeypatch):
+    """pipelined=None: threads on CUDA, and on the CPU only when torch leaves a core free."""
+    from colorvid.core.video import pipeline
+
+    assert pipeline.auto_pipelined(torch.device("cuda")) is True
+    monkeypatch.setattr(pipeline, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert pipeline.auto_pipelined(torch.device("cpu")) is False
+    assert VideoColorizer(FailingColorizer(), batch=1).pipelined is False
+    assert VideoColorizer(FailingColorizer(), batch=1, pipelined=True).pipelined is True
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert pipeline.auto_pipelined(torch.device("cpu")) is True
+    assert VideoColorizer(FailingColorizer(), batch=1).pipelined is True
+    assert colorvid.open_colorizer("grey", pipelined=False).pipelined is False
+    with pytest.raises(ValueError, match="pipelined must be True, False or None"):
+        VideoColorizer(FailingColorizer(), pipelined="yes")
+
+
+def test_usable_cpus_is_the_affinity_mask():
+    from colorvid.core.video.pipeline import usable_cpus
+
+    assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
 
 
 def test_check_chroma_refuses_non_finite_ab():
