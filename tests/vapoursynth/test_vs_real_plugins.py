@@ -126,9 +126,12 @@ def test_vs_path_matches_colorvid_colorize(core, carphone_clip, tmp_path, vspipe
     Both see the same decoded grey (vspipe's y4m), so L is the same up to the CLI's YUV -> RGB24
     rounding (Y -> R = G = B, 0.5/255 of grey). Tolerances (8-bit codes), with what was measured:
 
-    - U, V within 1 (measured max 1, mean 0.14-0.16): YUV rounding, and where 4:2:0 subsampling
-      happens: the filter averages each 2x2 block of its full-resolution chroma (centred siting),
-      the CLI hands RGB24 to swscale, which filters and sites chroma its own way (left/MPEG-2);
+    - U, V within 4, mean below 0.3 (measured max 1, mean 0.14-0.16 with the session-3 Zhang;
+      max 4, mean 0.20 with session 10's, whose chroma is stronger and so has steeper edges):
+      YUV rounding, and where 4:2:0 subsampling happens: the filter averages each 2x2 block of
+      its full-resolution chroma (centred siting), the CLI hands RGB24 to swscale, which
+      filters and sites chroma its own way (left/MPEG-2), a difference that grows with the
+      chroma's gradient;
     - Y within 8, mean below 1 (measured max 5-7, mean 0.59): the filter keeps the input's luma
       plane, the CLI re-derives Y from its RGB output, i.e. the Y' of the Lab colour after sRGB
       gamut clipping and 8-bit rounding, not the grey it was given.
@@ -148,7 +151,7 @@ def test_vs_path_matches_colorvid_colorize(core, carphone_clip, tmp_path, vspipe
         assert d_y.max() <= 8 and d_y.mean() < 1.0, (d_y.max(), d_y.mean())
         for p in (1, 2):
             d = np.abs(a[p].astype(int) - b[p])
-            assert d.max() <= 1 and d.mean() < 0.3, (p, d.max(), d.mean())
+            assert d.max() <= 4 and d.mean() < 0.3, (p, d.max(), d.mean())
 
 
 # -- 2. scene changes from a real detector ------------------------------------------------------
