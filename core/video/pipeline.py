@@ -58,6 +58,7 @@ __all__ = [
     "colorize_video",
     "open_colorizer",
     "resolve_device",
+    "usable_cpus",
 ]
 
 DEFAULT_MODEL = "lrcn"  # the paper's video model; `colorvid colorize --model` defaults to it
