@@ -19,6 +19,9 @@ Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` 
   header carries the cumulative steps and hours; each session adds to them).
 - ``lrcn``: the ConvLSTM over the new Zhang CNN (the CNN frozen at those weights, only the LSTM
   learns: rebalanced L_seq plus the warping loss, sequences of real video and synthetic pans).
+- ``combine``: instead of ``lrcn``, no LSTM training: the shipped LSTM over the new Zhang CNN
+  (``combine_lrcn``). The LSTM reads the CNN's 313 probabilities, so it carries over to a
+  retrained CNN of the same bins; session 11 measured it (model card).
 - ``larsson``: Larsson's hypercolumn net, continued from ``--larsson-init`` (default: the shipped
   weights; a run kept in training-state/ continues that way) with Adam at ``--lr`` (the
   paper's SGD schedule needs 80,000 steps, more than a CPU gives it).
@@ -39,13 +42,14 @@ from safetensors.torch import load_file
 from colorvid.core.training.trainer import TrainConfig, train
 from colorvid.core.weights import default_weights_path, read_config, save_weights
 
-__all__ = ["SWEEP", "evaluate_weights", "install", "main"]
+__all__ = ["STAGES", "SWEEP", "combine_lrcn", "evaluate_weights", "install", "main"]
 
 # The candidates of the sweep: (name, preset, crop, batch). tiny@176 costs 0.78 s per step of 8
 # on this 2-core machine, tiny@128 0.42 s, small@176 1.49 s (benches/bench_training.py).
 SWEEP = (("tiny-176", "tiny", 176, 8), ("tiny-128", "tiny", 128, 16),
          ("small-176", "small", 176, 8))
 HELD_OUT = "video/heldout"
+STAGES = ("sweep", "zhang", "lrcn", "combine", "larsson")
 
 
 def install(run_file: Path) -> Path:
@@ -59,6 +63,34 @@ def install(run_file: Path) -> Path:
     config["stored_dtype"] = "float16"
     target = default_weights_path(config["model"], config["preset"])
     return save_weights(target, state, config, extras)
+
+
+def combine_lrcn(lstm_file: Path, cnn_file: Path, target: Path) -> Path:
+    """An lrcn weights file with the LSTM (``proj``, ``lstm``, ``head``) of ``lstm_file`` over the
+    CNN of ``cnn_file`` (a zhang file of the same bins), written atomically to ``target``.
+
+    The header keeps the LSTM's training history (its cumulative steps and hours) and names the
+    CNN file with its own totals; the decoding calibration is not carried over (it belongs to
+    the old pair): run ``python -m colorvid.core.training.calibrate TARGET --write`` on it.
+    """
+    from colorvid.core.training.adapters import make_adapter
+
+    lstm_header, cnn_header = read_config(lstm_file), read_config(cnn_file)
+    if lstm_header.get("model") != "lrcn":
+        raise ValueError(f"combine: {lstm_file} is a {lstm_header.get('model')!r} file; the "
+                         "LSTM must come from an lrcn weights file")
+    if cnn_header.get("model") != "zhang":
+        raise ValueError(f"combine: {cnn_file} is a {cnn_header.get('model')!r} file; the CNN "
+                         "must come from a zhang weights file")
+    preset = cnn_header.get("preset")
+    adapter = make_adapter("lrcn", preset, str(lstm_file),
+                           {"cnn_init": str(cnn_file), "train_cnn": False})
+    training = dict(lstm_header.get("training") or {})
+    training["init"] = adapter.init_from
+    training["cnn"] = {"file": Path(cnn_file).name,
+                       "cumulative": (cnn_header.get("training") or {}).get("cumulative")}
+    prior = load_file(str(cnn_file)).get("extra.prior")
+    return adapter.save(Path(target), prior, training)
 
 
 def evaluate_weights(model: str, weights: Path, videos: list[Path], out: Path,
@@ -120,7 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.out / "cache"
     held_out = sorted((corpus / HELD_OUT).glob("*")) if (corpus / HELD_OUT).is_dir() else []
     report: dict = {}
-    stages = args.stages.split(",")
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise SystemExit(f"colorvid recipe: unknown stage(s) {', '.join(unknown) or '(none)'} in "
+                         f"--stages {args.stages!r}; accepted: {', '.join(STAGES)}")
+    if "lrcn" in stages and "combine" in stages:
+        raise SystemExit("colorvid recipe: --stages takes lrcn (train the LSTM) or combine (the "
+                         "shipped LSTM over the new CNN), not both")
     common = dict(corpus=[str(corpus)], cache=str(cache), checkpoint_every=100, val_every=200,
                   progress="bar")
 
@@ -177,6 +216,19 @@ def main(argv: list[str] | None = None) -> int:
             init=str(shipped if previous else cnn), cnn_init=str(cnn) if previous else None,
             train_cnn=False, seed=seed_for(shipped if previous else None),
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
+    if "combine" in stages:
+        cnn = args.out / "zhang" / f"zhang-{args.preset}.safetensors"
+        cnn = cnn if cnn.is_file() else default_weights_path("zhang", args.preset)
+        shipped = default_weights_path("lrcn", args.preset)
+        if not shipped.is_file():
+            raise SystemExit(f"colorvid recipe: combine needs a shipped LSTM ({shipped}); run "
+                             "the lrcn stage instead")
+        run = args.out / "lrcn"
+        run.mkdir(parents=True, exist_ok=True)
+        weights = combine_lrcn(shipped, cnn, run / f"lrcn-{args.preset}.safetensors")
+        report["combine"] = {"weights": str(weights), "cnn": str(cnn), "lstm": str(shipped)}
+        if args.install:
+            print(f"installed {install(weights)}", file=sys.stderr)
     if "larsson" in stages:
         init = args.larsson_init or default_weights_path("larsson", "tiny")
         if args.larsson_init is not None and not init.is_file():

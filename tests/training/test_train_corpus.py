@@ -200,3 +200,48 @@ def test_recipe_larsson_stage_continues_the_given_file_and_refuses_a_missing_one
     with pytest.raises(SystemExit, match="--larsson-init .*no such file"):
         main([str(tmp_path / "third"), "--corpus", str(corpus), "--stages", "larsson",
               "--larsson-init", str(tmp_path / "missing.safetensors")])
+
+
+def test_recipe_combine_puts_the_shipped_lstm_over_the_new_cnn(corpus, tmp_path):
+    from safetensors.torch import load_file
+
+    from colorvid.core.training.defaults import main
+    from colorvid.core.weights import default_weights_path
+
+    out = tmp_path / "recipe"
+    assert main([str(out), "--corpus", str(corpus), "--stages", "zhang,combine", "--minutes",
+                 "0.01", "--crop", "32", "--batch-size", "2"]) == 0
+    cnn_file = out / "zhang" / "zhang-tiny.safetensors"
+    combined = out / "lrcn" / "lrcn-tiny.safetensors"
+    cnn, lrcn = load_file(str(cnn_file)), load_file(str(combined))
+    shipped = load_file(str(default_weights_path("lrcn", "tiny")))
+    for key in ("model1.0.weight", "model8.0.weight"):  # the CNN is the new zhang file's
+        assert torch.equal(lrcn[f"cnn.{key}"].float(), cnn[key].float())
+    for key in ("head.weight", "lstm.gates.weight", "proj.bias"):  # the LSTM the shipped one
+        assert torch.equal(lrcn[key].float(), shipped[key].float())
+    head = read_config(combined)
+    shipped_head = read_config(default_weights_path("lrcn", "tiny"))
+    assert head["model"] == "lrcn" and "calibration" not in head  # to be recalibrated
+    assert head["training"]["cumulative"] == shipped_head["training"]["cumulative"]
+    assert head["training"]["cnn"]["cumulative"] == \
+        read_config(cnn_file)["training"]["cumulative"]
+    clr = colorvid.create_colorizer("lrcn", weights=str(combined), device="cpu")
+    ab = clr.predict_ab(torch.rand(1, 1, 48, 64) * 100)  # loads as a normal lrcn file
+    assert ab.shape == (1, 2, 48, 64) and torch.isfinite(ab).all()
+
+
+def test_recipe_refuses_unknown_or_conflicting_stages(corpus, tmp_path):
+    from colorvid.core.training.defaults import combine_lrcn, main
+    from colorvid.core.weights import default_weights_path
+
+    with pytest.raises(SystemExit, match="unknown stage.*zhnag.*accepted: sweep, zhang"):
+        main([str(tmp_path / "a"), "--corpus", str(corpus), "--stages", "zhnag"])
+    with pytest.raises(SystemExit, match="lrcn .* or combine"):
+        main([str(tmp_path / "b"), "--corpus", str(corpus), "--stages", "lrcn,combine"])
+    zhang = default_weights_path("zhang", "tiny")
+    with pytest.raises(ValueError, match="LSTM must come from an lrcn"):
+        combine_lrcn(zhang, zhang, tmp_path / "x.safetensors")
+    with pytest.raises(ValueError, match="CNN must come from a zhang"):
+        combine_lrcn(default_weights_path("lrcn", "tiny"), default_weights_path("lrcn", "tiny"),
+                     tmp_path / "y.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
