@@ -20,6 +20,15 @@ chroma and circular-mean hue, with no temperature or prior correction: for it on
 saturation is chosen (``decode_saturation``).
 
     python -m colorvid.core.training.calibrate WEIGHTS --cache runs/cache [--write]
+    python -m colorvid.core.training.calibrate LRCN_WEIGHTS --from-cnn ZHANG_WEIGHTS
+
+The second form gives an LRCN the decoding its CNN was calibrated to (``inherit_decoding``).
+Why: photos are a per-frame model's validation, not a temporal one's. Session 11 measured an
+LRCN (the shipped LSTM over a retrained CNN) both ways on the held-out clips: calibrated on the
+photos' static shots and pans it chose a = 0.5, T = 1, saturation 0.65 (hue accuracy 0.389,
+chroma ratio 0.65, 0.30 dB under grey); with its CNN's decoding (a = 1, T = 0.7, saturation
+1.5) 0.434 / 0.69 / 0.17 dB under grey. The LSTM corrects the CNN's logits, so it decodes on the
+scale the CNN was calibrated for.
 """
 
 from __future__ import annotations
@@ -34,8 +43,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-__all__ = ["CORRECTIONS", "GRID", "PAN_STEP", "SATURATIONS", "SATURATION_ONLY",
-           "calibrate_temperature", "main", "validation_photos", "write_temperature"]
+__all__ = ["CORRECTIONS", "DECODE_KEYS", "GRID", "PAN_STEP", "SATURATIONS", "SATURATION_ONLY",
+           "calibrate_temperature", "inherit_decoding", "main", "validation_photos",
+           "write_temperature"]
+
+DECODE_KEYS = ("decode_temperature", "decode_saturation", "decode_prior_correction")
 
 GRID: tuple[float, ...] = (0.38, 0.5, 0.7, 1.0)
 SATURATIONS: tuple[float, ...] = (1.5, 1.25, 1.0, 0.8, 0.65, 0.5, 0.4)
@@ -201,17 +213,51 @@ def write_temperature(weights: str | Path, temperature: float | None, report: di
     return save_weights(weights, state, config, extras)
 
 
+def inherit_decoding(weights: str | Path, cnn_weights: str | Path) -> Path:
+    """Rewrite the lrcn file ``weights`` (atomically) with the decoding of the zhang file
+    ``cnn_weights`` (its temperature, saturation and prior correction); the calibration record
+    names the source. Raises ValueError for files of other models or an uncalibrated source."""
+    from colorvid.core.weights import read_config
+
+    target, source = read_config(weights), read_config(cnn_weights)
+    if target.get("model") != "lrcn" or source.get("model") != "zhang":
+        raise ValueError(f"calibrate --from-cnn: gives an lrcn file the decoding of a zhang "
+                         f"file; got {target.get('model')!r} <- {source.get('model')!r}")
+    if not any(k in source for k in DECODE_KEYS):
+        raise ValueError(f"calibrate --from-cnn: {cnn_weights} has no calibrated decoding "
+                         "(run the photo calibration on it first: --cache DIR --write)")
+    report = {"inherited_from": Path(cnn_weights).name,
+              "rule": "the decoding its CNN was calibrated to on the validation photos",
+              **{k: source.get(k) for k in DECODE_KEYS}}
+    return write_temperature(weights, source.get("decode_temperature"), report,
+                             source.get("decode_saturation"),
+                             source.get("decode_prior_correction"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m colorvid.core.training.calibrate",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("weights", type=Path)
-    p.add_argument("--cache", type=Path, required=True, help="the training cache folder")
+    p.add_argument("--cache", type=Path, default=None, help="the training cache folder")
+    p.add_argument("--from-cnn", type=Path, default=None, metavar="ZHANG_WEIGHTS",
+                   help="give an lrcn file the decoding this zhang file was calibrated to "
+                   "(written; no photos needed)")
     p.add_argument("--limit", type=int, default=None, help="at most N photos")
     p.add_argument("--write", action="store_true",
                    help="record the chosen temperature, saturation and prior correction")
     args = p.parse_args(argv)
     from colorvid.core.weights import read_config
 
+    if args.from_cnn is not None:
+        try:
+            written = inherit_decoding(args.weights, args.from_cnn)
+        except ValueError as e:
+            p.error(str(e))
+        print(json.dumps(read_config(written)["calibration"], indent=1))
+        return 0
+    if args.cache is None:
+        p.error("give --cache DIR (the training cache, for its validation photos) or "
+                "--from-cnn ZHANG_WEIGHTS")
     model = read_config(args.weights)["model"]
     report = calibrate_temperature(model, args.weights, validation_photos(args.cache, args.limit))
     print(json.dumps(report, indent=1))

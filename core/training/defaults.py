@@ -70,10 +70,14 @@ def combine_lrcn(lstm_file: Path, cnn_file: Path, target: Path) -> Path:
     CNN of ``cnn_file`` (a zhang file of the same bins), written atomically to ``target``.
 
     The header keeps the LSTM's training history (its cumulative steps and hours) and names the
-    CNN file with its own totals; the decoding calibration is not carried over (it belongs to
-    the old pair): run ``python -m colorvid.core.training.calibrate TARGET --write`` on it.
+    CNN file with its own totals. The LSTM file's decoding belongs to the old pair and is not
+    carried over; the CNN's, when it has been calibrated, is (``calibrate.inherit_decoding``:
+    an LRCN decodes as its CNN was calibrated on the photos). An uncalibrated CNN leaves the
+    file uncalibrated: calibrate the CNN (``calibrate ZHANG --cache DIR --write``), then
+    ``calibrate TARGET --from-cnn ZHANG``.
     """
     from colorvid.core.training.adapters import make_adapter
+    from colorvid.core.training.calibrate import DECODE_KEYS, inherit_decoding
 
     lstm_header, cnn_header = read_config(lstm_file), read_config(cnn_file)
     if lstm_header.get("model") != "lrcn":
@@ -90,7 +94,10 @@ def combine_lrcn(lstm_file: Path, cnn_file: Path, target: Path) -> Path:
     training["cnn"] = {"file": Path(cnn_file).name,
                        "cumulative": (cnn_header.get("training") or {}).get("cumulative")}
     prior = load_file(str(cnn_file)).get("extra.prior")
-    return adapter.save(Path(target), prior, training)
+    written = adapter.save(Path(target), prior, training)
+    if any(k in cnn_header for k in DECODE_KEYS):
+        written = inherit_decoding(written, cnn_file)
+    return written
 
 
 def evaluate_weights(model: str, weights: Path, videos: list[Path], out: Path,

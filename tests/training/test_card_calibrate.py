@@ -251,3 +251,21 @@ def test_larsson_is_calibrated_on_saturation_alone_and_decodes_with_it(tmp_path)
     torch.testing.assert_close(calibrated.predict_ab(L), plain.predict_ab(L) * 0.5)
     with pytest.raises(ValueError, match=r"larsson: saturation must be a number in \(0, 4\]"):
         colorvid.create_colorizer("larsson", weights=str(weights), saturation=-1)
+
+
+def test_lrcn_inherits_its_cnns_decoding_from_the_cli(lrcn_file, tmp_path, capsys):
+    from colorvid.core.training.calibrate import inherit_decoding, main
+
+    zhang, _ = _rebalanced_file(tmp_path)
+    with pytest.raises(ValueError, match="no calibrated decoding"):
+        inherit_decoding(lrcn_file, zhang)
+    write_temperature(zhang, 0.7, {"note": "photos"}, saturation=1.5, prior_correction=1.0)
+    assert main([str(lrcn_file), "--from-cnn", str(zhang)]) == 0
+    assert '"inherited_from": "zhang-tiny.safetensors"' in capsys.readouterr().out
+    lrcn = colorvid.create_colorizer("lrcn", weights=str(lrcn_file), device="cpu")
+    assert (lrcn.temperature, lrcn.saturation, lrcn.prior_correction) == (0.7, 1.5, 1.0)
+    with pytest.raises(ValueError, match="lrcn file the decoding of a zhang file"):
+        inherit_decoding(zhang, zhang)
+    with pytest.raises(SystemExit):  # neither --cache nor --from-cnn
+        main([str(lrcn_file)])
+    assert "--cache DIR" in capsys.readouterr().err

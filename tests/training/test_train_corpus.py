@@ -221,10 +221,21 @@ def test_recipe_combine_puts_the_shipped_lstm_over_the_new_cnn(corpus, tmp_path)
         assert torch.equal(lrcn[key].float(), shipped[key].float())
     head = read_config(combined)
     shipped_head = read_config(default_weights_path("lrcn", "tiny"))
-    assert head["model"] == "lrcn" and "calibration" not in head  # to be recalibrated
+    assert head["model"] == "lrcn" and "calibration" not in head  # its CNN is uncalibrated
     assert head["training"]["cumulative"] == shipped_head["training"]["cumulative"]
     assert head["training"]["cnn"]["cumulative"] == \
         read_config(cnn_file)["training"]["cumulative"]
+    # Over a calibrated CNN (the shipped one) the LRCN decodes as that CNN was calibrated.
+    from colorvid.core.training.defaults import combine_lrcn
+
+    shipped_cnn = default_weights_path("zhang", "tiny")
+    over = combine_lrcn(default_weights_path("lrcn", "tiny"), shipped_cnn,
+                        tmp_path / "over-shipped.safetensors")
+    want = read_config(shipped_cnn)
+    got = read_config(over)
+    assert got["calibration"]["inherited_from"] == "zhang-tiny.safetensors"
+    for key in ("decode_temperature", "decode_saturation", "decode_prior_correction"):
+        assert got.get(key) == want.get(key)
     clr = colorvid.create_colorizer("lrcn", weights=str(combined), device="cpu")
     ab = clr.predict_ab(torch.rand(1, 1, 48, 64) * 100)  # loads as a normal lrcn file
     assert ab.shape == (1, 2, 48, 64) and torch.isfinite(ab).all()
