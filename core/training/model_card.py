@@ -60,6 +60,14 @@ def calibration_text(files: Sequence[Path], rows: int = 8, min_chroma: float = 0
     for path in files:
         config = read_config(path)
         report = config.get("calibration")
+        if report and report.get("inherited_from"):  # calibrate --from-cnn
+            parts.append(
+                f"**{config['model']}**: decodes as its CNN was calibrated "
+                f"(`{report['inherited_from']}`, above): prior correction a = "
+                f"{report.get('decode_prior_correction')}, T = "
+                f"{report.get('decode_temperature')}, saturation = "
+                f"{report.get('decode_saturation')}.\n")
+            continue
         if not report or "rows" not in report:
             continue
         shots = f"; {report['shots']}" if report.get("shots") else ""

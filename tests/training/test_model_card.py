@@ -118,3 +118,15 @@ def test_a_saturation_only_calibration_lists_its_rows(weights):
     text = calibration_text([larsson])
     assert text.startswith("**larsson**: chosen saturation = 0.65 (the rule; 20 photos;")
     assert "| 0.65 | 0.380 | 0.600 | -0.20 |" in text and "| 1.0 | 0.400 | 0.900 | -1.00 |" in text
+
+
+def test_an_lrcn_with_its_cnns_decoding_says_so(weights, tmp_path):
+    from colorvid.core.training.calibrate import inherit_decoding
+
+    lrcn = make_adapter("lrcn", "tiny", None).save(tmp_path / "lrcn-tiny.safetensors",
+                                                   torch.ones(313), {"steps": 1})
+    inherit_decoding(lrcn, weights[0])
+    text = calibration_text([weights[0], lrcn])
+    assert text.startswith("**zhang**: chosen prior correction")
+    assert ("**lrcn**: decodes as its CNN was calibrated (`zhang-tiny.safetensors`, above): "
+            "prior correction a = 1.0, T = 0.7, saturation = 1.5.") in text
