@@ -100,6 +100,22 @@ def combine_lrcn(lstm_file: Path, cnn_file: Path, target: Path) -> Path:
     return written
 
 
+def _newest_cnn(out: Path, preset: str) -> Path:
+    """The CNN the lrcn and combine stages build on: this run's zhang stage, else the shipped."""
+    cnn = out / "zhang" / f"zhang-{preset}.safetensors"
+    return cnn if cnn.is_file() else default_weights_path("zhang", preset)
+
+
+def _shipped_lstm(preset: str) -> Path:
+    """The shipped LRCN file whose LSTM a stage continues. A preset without its own (small,
+    widened from tiny) takes tiny's: the LSTM reads the 313 probabilities, so its size does not
+    depend on the CNN's widths."""
+    shipped = default_weights_path("lrcn", preset)
+    if not shipped.is_file() and preset == "small":
+        shipped = default_weights_path("lrcn", "tiny")
+    return shipped
+
+
 def evaluate_weights(model: str, weights: Path, videos: list[Path], out: Path,
                      frames: int = 48, stride: int = 2) -> dict[str, float]:
     """Mean over ``videos`` of the colour metrics of one weights file (the sweep's score)."""
@@ -204,15 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             init=str(init) if init else None, seed=seed_for(init),
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
     if "lrcn" in stages:
-        cnn = args.out / "zhang" / f"zhang-{args.preset}.safetensors"
-        cnn = cnn if cnn.is_file() else default_weights_path("zhang", args.preset)
+        cnn = _newest_cnn(args.out, args.preset)
         # Continue the shipped LSTM when it came from this recipe (its header counts the hours),
-        # over the newest CNN; otherwise start the LSTM from scratch on that CNN. A preset
-        # without its own LRCN file (small, widened from tiny) continues tiny's LSTM: the
-        # LSTM reads the 313 probabilities, so its size does not depend on the CNN's widths.
-        shipped = default_weights_path("lrcn", args.preset)
-        if not shipped.is_file() and args.preset == "small":
-            shipped = default_weights_path("lrcn", "tiny")
+        # over the newest CNN; otherwise start the LSTM from scratch on that CNN.
+        shipped = _shipped_lstm(args.preset)
         previous = shipped.is_file() and bool(
             (read_config(shipped).get("training") or {}).get("cumulative"))
         run = args.out / "lrcn"
@@ -224,9 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             train_cnn=False, seed=seed_for(shipped if previous else None),
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
     if "combine" in stages:
-        cnn = args.out / "zhang" / f"zhang-{args.preset}.safetensors"
-        cnn = cnn if cnn.is_file() else default_weights_path("zhang", args.preset)
-        shipped = default_weights_path("lrcn", args.preset)
+        cnn, shipped = _newest_cnn(args.out, args.preset), _shipped_lstm(args.preset)
         if not shipped.is_file():
             raise SystemExit(f"colorvid recipe: combine needs a shipped LSTM ({shipped}); run "
                              "the lrcn stage instead")
