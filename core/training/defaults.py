@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None,
                    help="data seed (default: a new one per run, from the weights' run count, so "
                    "a continued run sees new crops)")
+    p.add_argument("--precision", default="auto", choices=("fp32", "bf16", "auto"),
+                   help="training precision (default auto: bf16 mixed precision where the CPU "
+                   "or GPU computes bf16 natively, 3-4x the frames/s on an AMX CPU; else fp32)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
     corpus = args.corpus.resolve()
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("colorvid recipe: --stages takes lrcn (train the LSTM) or combine (the "
                          "shipped LSTM over the new CNN), not both")
     common = dict(corpus=[str(corpus)], cache=str(cache), checkpoint_every=100, val_every=200,
-                  progress="bar")
+                  progress="bar", precision=args.precision)
 
     def seed_for(init: Path | None) -> int:
         if args.seed is not None:

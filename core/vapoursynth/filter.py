@@ -109,6 +109,7 @@ class FilterOptions:
     format: int | None = None
     preset: str | None = None
     members: tuple[str, ...] | None = None
+    dtype: str | None = None  # "float32", "bfloat16", "auto" (the colorizer's default)
 
     @classmethod
     def parse(cls, who: str, args: Mapping[str, Sequence[Any]]) -> FilterOptions:
@@ -170,7 +171,7 @@ def _create_colorizer(who: str, function: str, opts: FilterOptions
     given: dict[str, Any] = {"weights": opts.weights, "preset": opts.preset,
                              "device": opts.device, "render_size": opts.render_size,
                              "members": opts.members, "window": opts.window,
-                             "fp16": True if opts.fp16 else None}
+                             "dtype": opts.dtype, "fp16": True if opts.fp16 else None}
     try:
         params = inspect.signature(entry.factory).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

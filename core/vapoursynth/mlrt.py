@@ -81,6 +81,9 @@ def build_colorizer(model: str, **options: Any) -> Colorizer:
     if model not in EXPORTABLE:
         raise ValueError(f"model must be one of {', '.join(EXPORTABLE)}, got {model!r}")
     given = {k: v for k, v in options.items() if v is not None}
+    # float32 unless asked: the CPU's default may be bfloat16 (plugins/models/common.py
+    # resolve_dtype), which ONNX Runtime's CPU convolutions do not take.
+    given.setdefault("dtype", "float32")
     return colorvid.create_colorizer(EXPORTABLE[model], device="cpu", **given)
 
 

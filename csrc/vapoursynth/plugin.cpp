@@ -27,7 +27,7 @@ struct FunctionSpec {
 // Keyword options shared by every function; Colorize additionally takes the model's name.
 #define COLORVID_COMMON_ARGS                                                                     \
     "weights:data:opt;device:data:opt;fp16:int:opt;num_streams:int:opt;batch_size:int:opt;"     \
-    "render_size:int:opt;window:int:opt;format:int:opt;preset:data:opt;"
+    "render_size:int:opt;window:int:opt;format:int:opt;preset:data:opt;dtype:data:opt;"
 
 const FunctionSpec kFunctions[] = {
     {"LRCN", "clip:vnode;" COLORVID_COMMON_ARGS},

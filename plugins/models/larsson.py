@@ -102,7 +102,7 @@ class LarssonColorizer(Colorizer):
         self.chroma_method: ChromaMethod = chroma
         self.head = head
         self.saturation = resolve_saturation(saturation, self.weights_config, MODEL_NAME)
-        self.memory_format = pick_memory_format(channels_last, self.device)
+        self.memory_format = pick_memory_format(channels_last, self.device, self.dtype)
         self.net.eval().to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
 
     def histograms(self, grey: Tensor) -> tuple[Tensor, Tensor]:

@@ -17,12 +17,14 @@ import os
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
 from colorvid.plugins.models.common import (
+    cast_keeping_decoder,
     pick_memory_format,
     resolve_prior_correction,
     resolve_saturation,
@@ -99,8 +101,9 @@ class ZhangColorizer(Colorizer):
         self.prior_correction = resolve_prior_correction(prior_correction, self, self.net,
                                                          MODEL_NAME)
         self.decode_mode: DecodeMode = decode
-        self.memory_format = pick_memory_format(channels_last, self.device)
-        self.net.eval().to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
+        self.memory_format = pick_memory_format(channels_last, self.device, self.dtype)
+        self.net.eval().to(device=self.device, memory_format=self.memory_format)
+        cast_keeping_decoder(self.net, self.dtype, self.net)  # decoding stays float32
 
     def _prepare(self, L: Tensor) -> Tensor:
         return L.to(device=self.device, dtype=self.dtype).contiguous(
@@ -115,14 +118,17 @@ class ZhangColorizer(Colorizer):
     def decode(self, logits: Tensor) -> Tensor:
         """Logits ``(B, 313, h, w)`` -> ab ``(B, 2, h, w)`` with this colorizer's decoding."""
         with torch.inference_mode():
-            return self.net.decode(logits.to(device=self.device, dtype=self.dtype),
-                                   self.decode_mode, self.temperature).float() * self.saturation
+            return self.net.decode(logits.to(device=self.device, dtype=torch.float32),
+                                   self.decode_mode, self.temperature) * self.saturation
 
     def predict_ab_lowres(self, L: Tensor) -> Tensor:
         """L ``(B, 1, h, w)`` -> ab ``(B, 2, h, w)``: the released forward (decode, bilinear x4)."""
         with torch.inference_mode():
-            ab = self.net(self._prepare(L), self.decode_mode, self.temperature)
-        return (ab.float() * self.saturation).contiguous().to(L.device)
+            # net.forward, with the logits decoded in float32 (model_out stays float32)
+            logits = self.net.logits(self._prepare(L)).float()
+            ab = self.net.decode(logits, self.decode_mode, self.temperature)
+            ab = F.interpolate(ab, scale_factor=4, mode="bilinear", align_corners=False)
+        return (ab * self.saturation).contiguous().to(L.device)
 
 
 def create_zhang(**options: Any) -> ZhangColorizer:

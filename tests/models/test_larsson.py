@@ -214,7 +214,7 @@ def test_import_reproduces_the_released_deploy_forward(tmp_path, capsys):
     assert cli.main(["weights", "import", "larsson", str(src), "-o", str(out)]) == 0
     assert "model 'larsson' preset 'tiny'" in capsys.readouterr().out
     assert read_config(out)["source"]["file"] == src.name
-    larsson = LarssonColorizer(weights=out, device="cpu", render_size=64)
+    larsson = LarssonColorizer(weights=out, device="cpu", render_size=64, dtype="float32")
     grey = torch.rand(2, 1, 64, 64)
     for got, want in zip(larsson.histograms(grey), released_forward(blobs, grey), strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)

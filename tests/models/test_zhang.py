@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from skimage.data import astronaut
 
 import colorvid
 from colorvid.core import cli
 from colorvid.core.bins import ab_bins
+from colorvid.core.color import lab_to_rgb, rgb_to_lab
 from colorvid.core.frames import frames_to_l, lab_to_frames
 from colorvid.core.video.decode import read_frames
 from colorvid.core.weights import WeightsError, read_config, save_weights
@@ -180,7 +182,7 @@ def test_import_reproduces_released_forward_and_unanneals_logits(released_pth, t
     assert config["source"]["file"] == src.name and config["decoder_is_bins"] is False
     assert config["decode_temperature"] == pytest.approx(1 / RELEASED_ANNEAL_SCALE)
 
-    zhang = ZhangColorizer(weights=out, device="cpu", render_size=32)
+    zhang = ZhangColorizer(weights=out, device="cpu", render_size=32, dtype="float32")
     assert zhang.preset == "full"  # taken from the file
     L = torch.rand(2, 1, 32, 32) * 100
     want_ab, want_logits = released_forward(state, L)
@@ -200,7 +202,7 @@ def test_import_anneal_scale_option(released_pth, tmp_path, capsys):
     assert cli.main(["weights", "import", "zhang-eccv16", str(src), "-o", str(out),
                      "--anneal-scale", "1"]) == 0
     assert read_config(out)["decode_temperature"] == 1.0
-    zhang = ZhangColorizer(weights=out, device="cpu", render_size=32)
+    zhang = ZhangColorizer(weights=out, device="cpu", render_size=32, dtype="float32")
     L = torch.rand(1, 1, 32, 32) * 100
     torch.testing.assert_close(zhang.logits(L), released_forward(state, L)[1],
                                atol=1e-3, rtol=1e-4)
@@ -299,7 +301,7 @@ def test_saved_tiny_weights_round_trip_through_the_factory(tmp_path, fresh_host)
                          "training": {"data": "test", "steps": 0}},
                         extras={"class_prior": torch.full((313,), 1 / 313)})
     zhang = colorvid.create_colorizer("zhang", weights=path, device="cpu", render_size=32,
-                                      channels_last=False)
+                                      channels_last=False, dtype="float32")
     L = torch.rand(1, 1, 32, 32) * 100
     torch.testing.assert_close(zhang.predict_ab_lowres(L), net.eval()(L))
     assert zhang.temperature == 0.38 and zhang.weights_config["extras"] == ["class_prior"]
@@ -310,7 +312,7 @@ def test_colorized_real_frame_keeps_l_exactly(carphone_clip):
     grey = np.repeat(rgb.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
     L = frames_to_l(grey)
     torch.manual_seed(0)
-    zhang = ZhangColorizer(pretrained=False, device="cpu", render_size=64)
+    zhang = ZhangColorizer(pretrained=False, device="cpu", render_size=64, dtype="float32")
     lab = zhang.colorize_lab(L)
     assert tuple(lab.shape) == (1, 3, 144, 176) and lab.dtype == torch.float32
     assert torch.equal(lab[:, :1], L)
@@ -326,13 +328,40 @@ def test_colorized_real_frame_keeps_l_exactly(carphone_clip):
 
 def test_bfloat16_inference_follows_float32():
     torch.manual_seed(2)
-    fp32 = ZhangColorizer(pretrained=False, device="cpu", render_size=32)
+    fp32 = ZhangColorizer(pretrained=False, device="cpu", render_size=32, dtype="float32")
     bf16 = ZhangColorizer(pretrained=False, device="cpu", render_size=32, dtype="bfloat16")
-    bf16.net.load_state_dict(fp32.net.state_dict())
-    bf16.net.to(torch.bfloat16)
+    bf16.net.load_state_dict(fp32.net.state_dict())  # copied into each tensor's own dtype
     L = torch.rand(2, 1, 32, 32) * 100
     a, b = fp32.predict_ab_lowres(L), bf16.predict_ab_lowres(L)
     assert b.dtype == torch.float32 and next(bf16.net.parameters()).dtype == torch.bfloat16
+    # The decoding stays float32, with the exact bin centres.
+    assert bf16.net.model_out.weight.dtype == torch.float32
+    assert torch.equal(bf16.net.model_out.weight, fp32.net.model_out.weight)
     assert (a - b).abs().mean() < 1.0  # ab units; bf16 keeps ~3 significant digits
     with pytest.raises(ValueError, match="dtype 'int8' not accepted"):
         ZhangColorizer(pretrained=False, device="cpu", dtype="int8")
+
+
+def test_default_precision_is_bf16_channels_last_where_the_cpu_computes_bf16(monkeypatch):
+    from colorvid.plugins.models import common
+
+    cpu = torch.device("cpu")
+    native = common.native_bf16(cpu)
+    zhang = ZhangColorizer(device="cpu", render_size=64)  # the shipped weights, defaults
+    assert zhang.dtype == (torch.bfloat16 if native else torch.float32)
+    assert zhang.memory_format == (torch.channels_last if native else torch.contiguous_format)
+    assert ZhangColorizer(device="cpu", dtype="auto").dtype == zhang.dtype
+    # The same frames as float32, to a fraction of an 8-bit code, on a real frame.
+    fp32 = ZhangColorizer(device="cpu", render_size=64, dtype="float32")
+    rgb = torch.from_numpy(np.ascontiguousarray(astronaut())).permute(2, 0, 1)[None] / 255.0
+    L = rgb_to_lab(F.interpolate(rgb.float(), size=(64, 64), mode="area"))[:, :1]
+    frames = [lab_to_rgb(torch.cat([L, c.predict_ab(L)], 1)).clamp(0, 1) * 255
+              for c in (fp32, zhang)]
+    assert (frames[0] - frames[1]).abs().mean() < 0.5
+    # The choice follows the hardware: either kind of CPU.
+    for has_it, want in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(common, "native_bf16", lambda device, v=has_it: v)
+        assert common.resolve_dtype(False, None, cpu, "zhang") == want
+        assert common.resolve_dtype(False, "float32", cpu, "zhang") == torch.float32
+    assert common.pick_memory_format(None, cpu, torch.bfloat16) == torch.channels_last
+    assert common.pick_memory_format(None, cpu, torch.float32) == torch.contiguous_format

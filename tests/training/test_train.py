@@ -228,3 +228,35 @@ def test_train_accepts_a_third_party_loss(carphone_clip, tmp_path, fresh_host):
     assert result["step"] == 2
     assert read_config(tmp_path / "run" / "zhang-tiny.safetensors")["training"]["loss"] == (
         "l1-logits")
+
+
+def test_bf16_precision_trains_records_itself_and_auto_follows_the_hardware(carphone_clip,
+                                                                           tmp_path):
+    from colorvid.core.training.trainer import resolve_precision
+    from colorvid.plugins.models.common import native_bf16
+
+    out = tmp_path / "bf16"
+    result = train(_config(carphone_clip, out, steps=3, precision="bf16"))
+    assert result["step"] == 3 and torch.isfinite(torch.tensor(result["loss"]))
+    header = read_config(out / "zhang-tiny.safetensors")
+    assert header["training"]["precision"] == "bf16"
+    # The weights stay float32 (mixed precision: only the forward runs in bf16).
+    assert all(v.dtype == torch.float32 for k, v in load_file(
+        str(out / "zhang-tiny.safetensors")).items() if k.endswith(".weight"))
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if native_bf16(cpu) else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32"
+    with pytest.raises(TrainError, match="precision 'fp8' is not known; accepted: 'fp32', "
+                                         "'bf16', 'auto'"):
+        train(_config(carphone_clip, tmp_path / "bad", precision="fp8"))
+    # The CLI takes it too.
+    run = tmp_path / "cli"
+    assert colorvid_cli(["train", "--model", "zhang", "--data", str(carphone_clip), "--out",
+                         str(run), "--steps", "2", "--precision", "bf16", *FAST]) == 0
+    assert read_config(run / "zhang-tiny.safetensors")["training"]["precision"] == "bf16"
+
+
+def colorvid_cli(argv: list[str]) -> int:
+    from colorvid.core import cli
+
+    return cli.main(argv)
