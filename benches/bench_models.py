@@ -98,8 +98,7 @@ def make_case(model: str, preset: str, batch: int) -> dict[str, Callable[[], obj
         return {"plain": plain, "optimised": optimised_net}
 
     def optimised() -> object:
-        with torch.inference_mode():
-            return colorizer.net(colorizer._prepare(L)).float()
+        return colorizer.predict_ab_lowres(L)
 
     return {"plain": plain, "optimised": optimised, "L": lambda: L}
 

@@ -185,6 +185,9 @@ class ZhangNet(nn.Module):
         The annealed mean runs through ``model_out`` exactly as the release does
         (``model_out(softmax(z)) * 110``), so imported weights reproduce the released numbers.
         """
+        # In the decoder's precision: float32 when the colorizer runs the body in bfloat16
+        # (plugins/models/common.py cast_keeping_decoder).
+        logits = logits.to(self.model_out.weight.dtype)
         if self.decode_biased:
             logits = logits + self.decode_bias.view(1, -1, 1, 1).to(logits.dtype)
         if mode == "mode":
