@@ -9,7 +9,8 @@ batch 8, 176 px) and reports frames/s and the share of each step spent building 
 (target under 10%).
 
     make bench                              # pytest-benchmark, all cases
-    python benches/bench_training.py        # table: ms per sample, ratio, frames/s, data share
+    python benches/bench_training.py        # table: ms per sample, ratio, frames/s, data share,
+                                            # then frames/s by preset and precision (fp32, bf16)
 
 Photos are made here (random colour blobs on gradients, 1600x1200 JPEGs, the size of a typical
 wallpaper in the corpus), so the bench needs no data outside the repository.
@@ -29,6 +30,7 @@ from PIL import Image
 
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.training.data.cache import VIDEO_SCALE, CorpusDataset, build_cache
+from colorvid.plugins.models.common import native_bf16
 
 CROP = 176
 PHOTOS = 12
@@ -88,14 +90,34 @@ def test_sample_from_cache(benchmark, corpus):
     benchmark(lambda: data[next(counter)])
 
 
-def train_steps(cache_root: Path, out: Path, steps: int) -> dict:
+def train_steps(cache_root: Path, out: Path, steps: int, *, preset: str = "tiny",
+                crop: int = CROP, batch: int = 8, precision: str = "fp32") -> dict:
     from colorvid.core.training import TrainConfig, train
 
     cfg = TrainConfig(model="zhang", data=[], corpus=[str(cache_root / "photos")],
-                      cache=str(cache_root / "cache"), out=str(out), crop=CROP, batch_size=8,
-                      lr=1e-3, steps=steps, progress="quiet", checkpoint_every=10**6,
-                      val_every=10**6)
+                      cache=str(cache_root / "cache"), out=str(out), crop=crop,
+                      batch_size=batch, lr=1e-3, steps=steps, progress="quiet",
+                      checkpoint_every=10**6, val_every=10**6, preset=preset,
+                      precision=precision)
     return train(cfg)
+
+
+# The recipe's settings (128 px crops, batch 16) at both precisions: bf16 mixed precision is what
+# the recipe uses (--precision auto) on a CPU with AMX or AVX512-BF16.
+PRECISION_CASES = (("tiny", "fp32"), ("tiny", "bf16"), ("small", "fp32"), ("small", "bf16"))
+
+
+@pytest.mark.parametrize(("preset", "precision"), PRECISION_CASES)
+def test_training_frames_per_second_by_precision(benchmark, corpus, tmp_path, preset, precision):
+    paths, _ = corpus
+    root = paths[0].parent.parent
+    runs = iter(range(100))
+    result = benchmark.pedantic(lambda: train_steps(
+        root, tmp_path / f"run{next(runs)}", 8, preset=preset, crop=128, batch=16,
+        precision=precision), rounds=1, iterations=1)
+    benchmark.extra_info.update(frames_per_s=result["frames_per_s"],
+                                data_share=result["data_share"])
+    assert result["step"] == 8
 
 
 def test_training_step_waits_little_for_data(benchmark, corpus, tmp_path):
@@ -113,6 +135,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--samples", type=int, default=40)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--precision-steps", type=int, default=30,
+                   help="steps per row of the precision table (0: skip it)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -130,6 +154,11 @@ def main() -> None:
             data[i]
         after = (time.perf_counter() - start) / args.samples
         result = train_steps(root, root / "run", args.steps)
+        rows = []
+        for k, (preset, precision) in enumerate(PRECISION_CASES if args.precision_steps else ()):
+            r = train_steps(root, root / f"p{k}", args.precision_steps, preset=preset, crop=128,
+                            batch=16, precision=precision)
+            rows.append((preset, precision, r["frames_per_s"], r["data_share"]))
     print(f"cache build ({PHOTOS} photos {SIZE[0]}x{SIZE[1]}): {build_s:.1f} s, once")
     print("| data path | ms per sample | speed-up |")
     print("|---|---|---|")
@@ -142,6 +171,15 @@ def main() -> None:
           f"data share {result['data_share']:.1%} (after); the same steps with per-sample "
           f"decoding: {8 / before_step:.1f} frames/s, data share {before * 8 / before_step:.1%} "
           f"(before)")
+    if rows:
+        print(f"\nrecipe settings (128 px crops, batch 16, {args.precision_steps} steps; "
+              f"native bf16 here: {native_bf16(torch.device('cpu'))})")
+        print("| preset | precision | frames/s | vs fp32 | data share |")
+        print("|---|---|---|---|---|")
+        fp32 = {p: f for p, prec, f, _ in rows if prec == "fp32"}
+        for preset, precision, fps, share in rows:
+            print(f"| {preset} | {precision} | {fps:.1f} | {fps / fp32[preset]:.2f}x | "
+                  f"{share:.1%} |")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,10 @@ def measure(clips: list[Path], out: Path, frames: int | None = None) -> dict:
         models=list(MODELS), metrics=metrics, frames=frames, write_clips=False), progress=None)
     collect(result, {})
     with tempfile.TemporaryDirectory() as tmp:
-        cnn = lrcn_cnn_weights(default_weights_path("lrcn", "tiny"), Path(tmp) / "cnn.safetensors")
+        from colorvid.plugins.models.common import default_preset
+
+        cnn = lrcn_cnn_weights(default_weights_path("lrcn", default_preset("lrcn")),
+                               Path(tmp) / "cnn.safetensors")
         result = evaluate(clips, out / "eval-lrcn-cnn", EvalConfig(
             models=["zhang"], options={"zhang": {"weights": str(cnn)}}, metrics=metrics,
             frames=frames, write_clips=False, write_pictures=False), progress=None)

@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default="zhang,lrcn")
     p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per stage")
     p.add_argument("--sweep-minutes", type=float, default=4.0)
-    p.add_argument("--preset", default="tiny", help="zhang/lrcn preset (the sweep's winner)")
+    p.add_argument("--preset", default=None,
+                   help="zhang/lrcn preset (default: the shipped default's, i.e. the sweep's "
+                   "winner: small where zhang-small ships, else tiny)")
     p.add_argument("--crop", type=int, default=176)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-4)
@@ -174,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                    "or GPU computes bf16 natively, 3-4x the frames/s on an AMX CPU; else fp32)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
+    if args.preset is None:
+        from colorvid.plugins.models.common import default_preset
+
+        args.preset = default_preset("zhang")
     corpus = args.corpus.resolve()
     cache = args.out / "cache"
     held_out = sorted((corpus / HELD_OUT).glob("*")) if (corpus / HELD_OUT).is_dir() else []

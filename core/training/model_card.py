@@ -24,7 +24,7 @@ from colorvid.core.weights import default_weights_path, read_config
 
 __all__ = ["calibration_text", "fill", "main", "replace_block", "training_table"]
 
-SHIPPED = (("zhang", "tiny"), ("lrcn", "tiny"), ("larsson", "tiny"))
+SHIPPED = ("zhang", "lrcn", "larsson")  # each at its default preset (the shipped file's)
 
 
 def _num(value, digits: int) -> str:
@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=Path, default=repo / "docs" / "img",
                    help="where the contact sheets go (default: the checkout's docs/img)")
     args = p.parse_args(argv)
-    files = [default_weights_path(m, preset) for m, preset in SHIPPED]
+    from colorvid.plugins.models.common import default_preset
+
+    files = [default_weights_path(m, default_preset(m)) for m in SHIPPED]
     try:
         sheets = fill(args.card, args.report, [f for f in files if f.is_file()], args.images)
     except (FileNotFoundError, ValueError) as e:

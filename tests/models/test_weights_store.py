@@ -109,3 +109,21 @@ def test_info_command_prints_the_header(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["training"]["steps"] == 3
     assert cli.main(["weights", "info", str(tmp_path / "none.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_default_preset_is_the_shipped_files_small_before_tiny(tmp_path, monkeypatch):
+    from colorvid.plugins.models import common
+
+    monkeypatch.setattr(common, "default_weights_path",
+                        lambda model, preset: tmp_path / f"{model}-{preset}.safetensors")
+    assert common.default_preset("zhang") == "tiny"  # nothing ships: tiny
+    (tmp_path / "zhang-tiny.safetensors").write_bytes(b"")
+    assert common.default_preset("zhang") == "tiny"
+    (tmp_path / "zhang-small.safetensors").write_bytes(b"")
+    assert common.default_preset("zhang") == "small"  # small wins where it ships
+    assert common.default_preset("larsson") == "tiny"
+    # An explicit preset, then a weights file's own, come before the default.
+    assert common.pick_preset("zhang", "full", None) == "full"
+    assert common.pick_preset("zhang", None, None) == "small"
+    with pytest.raises(ValueError, match="preset must be one of tiny, small, full"):
+        common.pick_preset("zhang", "huge", None)
