@@ -63,6 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
     p.add_argument("--val-every", type=int, default=500, metavar="N")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="write the exponential moving average of the weights (e.g. 0.999) "
+                   "instead of the last step's: smoother weights from a constant learning rate")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
                    help="bf16: mixed precision (bfloat16 forward, float32 weights and loss); "
                    "auto: bf16 where the CPU or GPU computes it natively (AMX, AVX512-BF16), "
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         seq_mode=args.seq_mode,
         rebalance=args.rebalance, fps=args.fps,
         max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        val_every=args.val_every, device=args.device, precision=args.precision,
+        val_every=args.val_every, device=args.device, precision=args.precision, ema=args.ema,
         progress="quiet" if args.quiet else args.progress, resume=args.resume,
     )
     try:

@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="auto", choices=("fp32", "bf16", "auto"),
                    help="training precision (default auto: bf16 mixed precision where the CPU "
                    "or GPU computes bf16 natively, 3-4x the frames/s on an AMX CPU; else fp32)")
+    p.add_argument("--ema", type=float, default=0.999,
+                   help="the weights written are the exponential moving average of the trained "
+                   "ones with this decay (default 0.999, a time constant of 1000 steps; 0: the "
+                   "last step's weights)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
     if args.preset is None:
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("colorvid recipe: --stages takes lrcn (train the LSTM) or combine (the "
                          "shipped LSTM over the new CNN), not both")
     common = dict(corpus=[str(corpus)], cache=str(cache), checkpoint_every=100, val_every=200,
-                  progress="bar", precision=args.precision)
+                  progress="bar", precision=args.precision, ema=args.ema or None)
 
     def seed_for(init: Path | None) -> int:
         if args.seed is not None:

@@ -15,6 +15,7 @@ Rank 0 writes the run folder:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -101,6 +102,11 @@ class TrainConfig:
     # it) and fp32 elsewhere. bf16 trains the tiny Zhang 3.3x faster and `small` 3.5x on an AMX
     # CPU (benches/bench_training.py --precision); on a CPU without native bf16 it is slower.
     precision: str = "fp32"
+    # Exponential moving average of the trained parameters (Polyak averaging), e.g. 0.999: the
+    # weights file and the validation loss use the average, which smooths out the step-to-step
+    # noise of a constant learning rate (the CPU runs stop on a clock, never at a decayed lr).
+    # None: the weights are the last step's. BatchNorm statistics are the live network's.
+    ema: float | None = None
     progress: str = "bar"  # bar | json | quiet
     resume: bool = False
 
@@ -189,6 +195,11 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.module = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
         self.optimizer, self.scheduler = self._build_optimizer()
+        if config.ema is not None and not 0.0 < config.ema < 1.0:
+            raise TrainError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got "
+                             f"{config.ema}")
+        self._trained = [p for p in self.adapter.net.parameters() if p.requires_grad]
+        self.ema = [p.detach().clone() for p in self._trained] if config.ema else None
         self.step, self.epoch, self.pos = 0, 0, 0
         if config.resume:
             self._restore()
@@ -334,6 +345,21 @@ class Trainer:
             sched = torch.optim.lr_scheduler.StepLR(opt, hp.step_size, hp.gamma)
         return opt, sched
 
+    @contextlib.contextmanager
+    def averaged(self):
+        """Inside: the network holds the EMA of its trained parameters (when ``ema`` is set)."""
+        if self.ema is None:
+            yield
+            return
+        live = [p.detach().clone() for p in self._trained]
+        with torch.no_grad():
+            torch._foreach_copy_(self._trained, self.ema)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(self._trained, live)
+
     # -- checkpoints ----------------------------------------------------------------------------
     def write_weights(self, last: dict[str, Any]) -> Path | None:
         """RUN_DIR/<model>-<preset>.safetensors (atomic): the weights now, with their history."""
@@ -354,8 +380,11 @@ class Trainer:
                     "val_videos": [Path(p).name for p in self.split.val],
                     "test_videos": [Path(p).name for p in self.split.test],
                     "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
-        return self.adapter.save(self.out / f"{cfg.model}-{cfg.preset}.safetensors", self.prior,
-                                 training)
+        if self.ema is not None:
+            training["ema"] = cfg.ema
+        with self.averaged():
+            return self.adapter.save(self.out / f"{cfg.model}-{cfg.preset}.safetensors",
+                                     self.prior, training)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -364,6 +393,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
             "pos": self.pos, "rng": torch.get_rng_state(), "prior": self.prior,
             "elapsed": self._elapsed_now(),
+            "ema": self.ema,
         }
 
     def _elapsed_now(self) -> dict[str, float]:
@@ -405,6 +435,10 @@ class Trainer:
         torch.set_rng_state(state["rng"])
         if state.get("elapsed"):
             self.elapsed = dict(state["elapsed"])
+        if self.ema is not None:  # a checkpoint without one starts the average here
+            saved = state.get("ema")
+            self.ema = [t.clone() for t in saved] if saved else [
+                p.detach().clone() for p in self._trained]
         if state.get("prior") is not None:
             self.prior = state["prior"]
             self.loss = self._build_loss()
@@ -461,7 +495,7 @@ class Trainer:
             return None
         self.adapter.net.eval()
         losses = []
-        with torch.no_grad():
+        with torch.no_grad(), self.averaged():
             bs = self.cfg.batch_size
             for b in range(min(self.cfg.val_batches, math.ceil(len(self.val_set) / bs))):
                 items = [self.val_set[i] for i in range(b * bs, min(len(self.val_set),
@@ -500,6 +534,9 @@ class Trainer:
                     loss.backward()
                     self.optimizer.step()
                     self.scheduler.step()
+                    if self.ema is not None:
+                        with torch.no_grad():
+                            torch._foreach_lerp_(self.ema, self._trained, 1.0 - cfg.ema)
                     self.step += 1
                     self.pos += bs
                     frames = bs * self.seq_len * self.world

@@ -260,3 +260,27 @@ def colorvid_cli(argv: list[str]) -> int:
     from colorvid.core import cli
 
     return cli.main(argv)
+
+
+def test_ema_weights_are_the_average_and_survive_resume(carphone_clip, tmp_path):
+    plain, ema = tmp_path / "plain", tmp_path / "ema"
+    train(_config(carphone_clip, plain, steps=4))
+    train(_config(carphone_clip, ema, steps=4, ema=0.5))
+    a, b = (load_file(str(d / "zhang-tiny.safetensors")) for d in (plain, ema))
+    checkpoint = load_checkpoint(ema / "checkpoint.pt")
+    # The live weights of both runs are equal (the average does not touch training) ...
+    live = checkpoint["model"]
+    assert all(torch.equal(live[k], a[k].to(live[k].dtype)) for k in a if k in live)
+    # ... and the file holds their average, which differs from the last step's.
+    key = "model1.0.weight"
+    assert not torch.equal(a[key], b[key])
+    assert read_config(ema / "zhang-tiny.safetensors")["training"]["ema"] == 0.5
+    # One average per trained parameter (the frozen decoder has none).
+    assert len(checkpoint["ema"]) == sum(1 for p in make_adapter("zhang", "tiny").net.parameters()
+                                         if p.requires_grad)
+    # Resumed, the average goes on from the checkpoint's.
+    cfg = _config(carphone_clip, ema, steps=6, ema=0.5, resume=True)
+    train(cfg)
+    assert read_config(ema / "zhang-tiny.safetensors")["training"]["steps"] == 6
+    with pytest.raises(TrainError, match="ema must be a decay between 0 and 1"):
+        train(_config(carphone_clip, tmp_path / "bad", ema=1.5))
