@@ -21,7 +21,9 @@ import hashlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -515,6 +517,9 @@ class Trainer:
         last: dict[str, Any] = {}
         self._clock = (time.process_time(), time.perf_counter())
         data_s = step_s = 0.0
+        # `kill PID` (SIGTERM) stops a background run as Ctrl-C does: checkpoint first. (A
+        # shell's background job ignores SIGINT, so SIGTERM is how such runs are stopped.)
+        restore_sigterm = _sigterm_as_interrupt()
         try:
             while self.step < self.steps:
                 sampler.set_epoch(self.epoch, start=self.pos)
@@ -573,12 +578,26 @@ class Trainer:
             print(f"colorvid train: interrupted at step {self.step}; checkpoint saved to "
                   f"{self.out / CHECKPOINT} (continue with --resume)", file=sys.stderr)
             raise
+        finally:
+            restore_sigterm()
         self._sync_buffers()
         self.save()
         log.close()
         self._record_rank_digests()
         weights = self.write_weights(last)
         return {"step": self.step, "weights": str(weights) if weights else None, **last}
+
+
+def _sigterm_as_interrupt():
+    """Raise KeyboardInterrupt on SIGTERM (main thread only); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 class _Log:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -184,6 +186,22 @@ def test_ctrl_c_saves_a_checkpoint_then_resume(carphone_clip, tmp_path):
     _, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
     assert load_checkpoint(out / "checkpoint.pt")["step"] == step + 1
+
+
+def test_kill_sigterm_saves_a_checkpoint_like_ctrl_c(carphone_clip, tmp_path):
+    """A background run (whose SIGINT a shell ignores) is stopped with `kill`: it saves."""
+    out = tmp_path / "run"
+    proc = _cli("train", "--model", "zhang", "--data", str(carphone_clip), "--out", str(out),
+                "--steps", "100000", *FAST)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not (out / "metrics.jsonl").exists() or
+                                      len((out / "metrics.jsonl").read_text().splitlines()) < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err
+    assert load_checkpoint(out / "checkpoint.pt")["step"] >= 2
 
 
 @pytest.mark.slow
