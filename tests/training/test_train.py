@@ -302,3 +302,12 @@ def test_ema_weights_are_the_average_and_survive_resume(carphone_clip, tmp_path)
     assert read_config(ema / "zhang-tiny.safetensors")["training"]["steps"] == 6
     with pytest.raises(TrainError, match="ema must be a decay between 0 and 1"):
         train(_config(carphone_clip, tmp_path / "bad", ema=1.5))
+
+
+def test_prefetched_batches_train_exactly_as_batches_built_in_line(carphone_clip, tmp_path):
+    runs = {}
+    for prefetch in (True, False):
+        out = tmp_path / f"prefetch-{prefetch}"
+        train(_config(carphone_clip, out, steps=5, prefetch=prefetch))
+        runs[prefetch] = load_file(str(out / "zhang-tiny.safetensors"))
+    assert all(torch.equal(runs[True][k], runs[False][k]) for k in runs[True])
