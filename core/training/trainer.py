@@ -102,8 +102,8 @@ class TrainConfig:
     # "fp32", or "bf16": the forward in bfloat16 autocast with channels-last activations, the
     # loss, the weights and the optimiser in float32 (mixed precision). "auto" is bf16 where the
     # hardware multiplies bf16 natively (CPUs with AMX or AVX512-BF16, CUDA cards that support
-    # it) and fp32 elsewhere. bf16 trains the tiny Zhang 3.3x faster and `small` 3.5x on an AMX
-    # CPU (benches/bench_training.py --precision); on a CPU without native bf16 it is slower.
+    # it) and fp32 elsewhere. bf16 trains the tiny Zhang 2.5x faster and `small` 2.9x on a 2-core
+    # AMX CPU (benches/bench_training.py); on a CPU without native bf16 it is slower.
     precision: str = "fp32"
     # Exponential moving average of the trained parameters (Polyak averaging), e.g. 0.999: the
     # weights file and the validation loss use the average, which smooths out the step-to-step

@@ -82,10 +82,10 @@ def resolve_dtype(
     """Network precision: ``dtype`` (float32, float16, bfloat16 or "auto"), or ``fp16=True``.
 
     None and "auto": bfloat16 on a CPU that computes it natively (AMX / AVX512-BF16), float32
-    everywhere else (CUDA included). On such a CPU bf16 with channels-last runs the shipped
-    Zhang 3.1x (tiny) to 6.1x (full) faster than float32 at 256 px, and the colorized frames
-    differ from float32's by 0.04 of an 8-bit code on average, under one code at most
-    (benches/bench_models.py --dtypes). float16 is refused on the CPU (slow and partly
+    everywhere else (CUDA included). On such a CPU (2 cores, AMX) bf16 with channels-last runs
+    Zhang 1.9-2.4x (tiny), 2.9-3.0x (small) and 3.4-4.4x (full) faster than float32 NCHW at
+    256 px, batch 8 and 1, and the colorized frames differ from float32's by 0.05 of an 8-bit
+    code on average (benches/bench_models.py). float16 is refused on the CPU (slow and partly
     unsupported there). Decoding always runs in float32.
     """
     if fp16 and dtype not in (None, "auto", "float16", torch.float16):
@@ -168,7 +168,8 @@ def pick_memory_format(channels_last: bool | None, device: torch.device,
                        dtype: torch.dtype = torch.float32) -> torch.memory_format:
     """Channels-last on CUDA by default (the layout cuDNN's tensor-core convs want) and for
     bfloat16 on the CPU (oneDNN's AMX convolutions: Zhang bf16 1.35x (tiny) to 2.4x (full)
-    faster than bf16 in NCHW, benches/bench_models.py --dtypes); contiguous for float32 on the
+    faster than bf16 in NCHW, batch 8 at 256x448, a one-off measurement on the 2-core AMX CPU,
+    2026-12-06); contiguous for float32 on the
     CPU, where it was no consistent win (tiny presets on 2 busy AVX2 cores: Zhang 0.55x at
     batch 1 and 1.13x at batch 8, Larsson 0.9x and 1.3x).
     """
