@@ -109,6 +109,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"registered colorizer (default {DEFAULT_MODEL}; see colorvid plugins)")
     p.add_argument("--weights", metavar="FILE", help="weights file for the model")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: the model's choice)")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16"),
+                   help="the network's precision (default: the model's, auto: bfloat16 on a "
+                   "CPU that computes it natively, float32 elsewhere; float32 for the exact "
+                   "float32 frames)")
     p.add_argument("--batch", type=_positive("--batch"), default=DEFAULT_BATCH,
                    help=f"frames per model call (default {DEFAULT_BATCH})")
     p.add_argument("--pipeline", choices=tuple(PIPELINE_MODES), default="auto",
@@ -136,6 +140,21 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _checked_dtype(args: argparse.Namespace) -> str:
+    """``--dtype``, refused up front for a model whose factory has no ``dtype`` option."""
+    from colorvid.core.host import accepted_options, get_host
+
+    try:
+        factory = get_host().entry("colorizer", args.model).factory
+    except KeyError:  # an unknown model: open_colorizer says so, with the registered names
+        return args.dtype
+    accepted = accepted_options(factory)
+    if accepted is not None and "dtype" not in accepted:
+        raise ColorizeError(f"--dtype: model {args.model!r} has no precision option (it takes "
+                            f"{', '.join(sorted(accepted)) or 'no options'})")
+    return args.dtype
+
+
 def run(args: argparse.Namespace) -> int:
     progress = "quiet" if args.quiet else args.progress
     previous = None
@@ -144,9 +163,10 @@ def run(args: argparse.Namespace) -> int:
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         try:
+            dtype = {} if args.dtype is None else {"dtype": _checked_dtype(args)}
             vc = open_colorizer(args.model, args.weights, args.device, batch=args.batch,
                                 render_size=args.render_size,
-                                pipelined=PIPELINE_MODES[args.pipeline])
+                                pipelined=PIPELINE_MODES[args.pipeline], **dtype)
         except ValueError as e:  # options the model refuses (e.g. its render-size limits)
             raise ColorizeError(f"--model {args.model}: {e}") from e
         start, duration = _section(args)

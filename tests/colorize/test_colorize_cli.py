@@ -255,3 +255,26 @@ def test_skip_errors_drops_only_the_damaged_frame(broken_inputs, tmp_path, capsy
     assert rc == 0, err
     assert len(decode_rgb(out)) == 9
     assert "skipped 1 undecodable frame(s): 4" in err
+
+
+def test_dtype_option_reaches_the_model_and_is_refused_where_it_has_none(carphone_y4m, tmp_path,
+                                                                          capsys):
+    from PIL import Image
+
+    outputs = {}
+    for dtype in ("float32", "bfloat16"):  # PNG frames: no codec between the two
+        out = tmp_path / dtype
+        rc, _, err = _cli(capsys, carphone_y4m, "-o", f"{out}/%05d.png", "--model", "zhang",
+                          "-q", "--render-size", "64", "--dtype", dtype)
+        assert rc == 0, err
+        outputs[dtype] = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
+                                  ).astype(np.float64)
+    # The option reached the network (bf16 rounds differently) and the colours agree to a
+    # fraction of a code.
+    assert outputs["float32"].shape[0] > 0
+    assert not np.array_equal(outputs["float32"], outputs["bfloat16"])
+    assert np.abs(outputs["float32"] - outputs["bfloat16"]).mean() < 0.5
+    rc, _, err = _cli(capsys, carphone_y4m, "-o", tmp_path / "grey.mp4", "--model", "grey",
+                      "--dtype", "float32")
+    assert rc == 1 and "--dtype: model 'grey' has no precision option (it takes device)" in err
+    assert not (tmp_path / "grey.mp4").exists()

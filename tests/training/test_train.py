@@ -270,8 +270,10 @@ def test_bf16_precision_trains_records_itself_and_auto_follows_the_hardware(carp
     # The CLI takes it too.
     run = tmp_path / "cli"
     assert colorvid_cli(["train", "--model", "zhang", "--data", str(carphone_clip), "--out",
-                         str(run), "--steps", "2", "--precision", "bf16", *FAST]) == 0
-    assert read_config(run / "zhang-tiny.safetensors")["training"]["precision"] == "bf16"
+                         str(run), "--steps", "2", "--precision", "bf16", "--ema", "0.9",
+                         *FAST]) == 0
+    header = read_config(run / "zhang-tiny.safetensors")["training"]
+    assert header["precision"] == "bf16" and header["ema"] == 0.9
 
 
 def colorvid_cli(argv: list[str]) -> int:
