@@ -114,7 +114,7 @@ class LRCNColorizer(Colorizer):
     def decode_logits(self, logits: Tensor) -> Tensor:
         """Sequence logits ``(N, 313, h, w)`` -> ab ``(N, 2, 4h, 4w)``, as Zhang's forward."""
         with torch.inference_mode():
-            ab = self.net.cnn.decode(logits.float(), self.decode_mode, self.temperature)
+            ab = self.net.cnn.decode(logits, self.decode_mode, self.temperature)  # in float32
             ab = F.interpolate(ab, scale_factor=4, mode="bilinear", align_corners=False)
             return ab * self.saturation
 

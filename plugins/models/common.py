@@ -27,8 +27,8 @@ from colorvid.core.weights import (
 
 __all__ = [
     "DEFAULT_PRESET",
-    "cast_keeping_decoder",
     "SHIPPED_PRESETS",
+    "cast_keeping_decoder",
     "default_preset",
     "setup_network",
     "check_render_size",
@@ -169,9 +169,9 @@ def pick_memory_format(channels_last: bool | None, device: torch.device,
     """Channels-last on CUDA by default (the layout cuDNN's tensor-core convs want) and for
     bfloat16 on the CPU (oneDNN's AMX convolutions: Zhang bf16 1.35x (tiny) to 2.4x (full)
     faster than bf16 in NCHW, batch 8 at 256x448, a one-off measurement on the 2-core AMX CPU,
-    2026-12-06); contiguous for float32 on the
-    CPU, where it was no consistent win (tiny presets on 2 busy AVX2 cores: Zhang 0.55x at
-    batch 1 and 1.13x at batch 8, Larsson 0.9x and 1.3x).
+    2026-12-06); contiguous for float32 on the CPU, where it was no consistent win (tiny
+    presets on 2 busy AVX2 cores: Zhang 0.55x at batch 1 and 1.13x at batch 8, Larsson 0.9x
+    and 1.3x).
     """
     if channels_last is None:
         channels_last = device.type == "cuda" or dtype == torch.bfloat16

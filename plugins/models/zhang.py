@@ -17,7 +17,6 @@ import os
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 import colorvid
@@ -118,16 +117,13 @@ class ZhangColorizer(Colorizer):
     def decode(self, logits: Tensor) -> Tensor:
         """Logits ``(B, 313, h, w)`` -> ab ``(B, 2, h, w)`` with this colorizer's decoding."""
         with torch.inference_mode():
-            return self.net.decode(logits.to(device=self.device, dtype=torch.float32),
-                                   self.decode_mode, self.temperature) * self.saturation
+            return self.net.decode(logits.to(self.device), self.decode_mode,
+                                   self.temperature) * self.saturation
 
     def predict_ab_lowres(self, L: Tensor) -> Tensor:
         """L ``(B, 1, h, w)`` -> ab ``(B, 2, h, w)``: the released forward (decode, bilinear x4)."""
-        with torch.inference_mode():
-            # net.forward, with the logits decoded in float32 (model_out stays float32)
-            logits = self.net.logits(self._prepare(L)).float()
-            ab = self.net.decode(logits, self.decode_mode, self.temperature)
-            ab = F.interpolate(ab, scale_factor=4, mode="bilinear", align_corners=False)
+        with torch.inference_mode():  # net.decode runs in float32 (cast_keeping_decoder)
+            ab = self.net(self._prepare(L), self.decode_mode, self.temperature)
         return (ab * self.saturation).contiguous().to(L.device)
 
 
