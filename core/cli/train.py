@@ -66,6 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="write the exponential moving average of the weights (e.g. 0.999) "
                    "instead of the last step's: smoother weights from a constant learning rate")
+    p.add_argument("--degrade", type=float, default=0.0, metavar="SHARE",
+                   help="with --corpus: this share of training items (0-1) gets an L softened "
+                   "and grainy like worn footage, the colours kept clean (default 0)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
                    help="bf16: mixed precision (bfloat16 forward, float32 weights and loss); "
                    "auto: bf16 where the CPU or GPU computes it natively (AMX, AVX512-BF16), "
@@ -125,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         rebalance=args.rebalance, fps=args.fps,
         max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,
         val_every=args.val_every, device=args.device, precision=args.precision, ema=args.ema,
+        degrade=args.degrade,
         progress="quiet" if args.quiet else args.progress, resume=args.resume,
     )
     try:

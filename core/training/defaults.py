@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the weights written are the exponential moving average of the trained "
                    "ones with this decay (default 0.999, a time constant of 1000 steps; 0: the "
                    "last step's weights)")
+    p.add_argument("--degrade", type=float, default=0.5, metavar="SHARE",
+                   help="share of training items whose L is softened and grainy like worn "
+                   "footage, the colours kept clean (default 0.5; 0: off)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
     if args.preset is None:
@@ -197,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("colorvid recipe: --stages takes lrcn (train the LSTM) or combine (the "
                          "shipped LSTM over the new CNN), not both")
     common = dict(corpus=[str(corpus)], cache=str(cache), checkpoint_every=100, val_every=200,
-                  progress="bar", precision=args.precision, ema=args.ema or None)
+                  progress="bar", precision=args.precision, ema=args.ema or None,
+                  degrade=args.degrade)
 
     def seed_for(init: Path | None) -> int:
         if args.seed is not None:

@@ -116,6 +116,10 @@ class TrainConfig:
     # building the batch in line, 111-115 frames/s with the thread (0.4% wait); fp32 60-62 vs
     # 51-54 (two paired rounds, benches/bench_training.py's data).
     prefetch: bool | None = None
+    # Share of corpus training items whose L is degraded like worn footage (softened, grainy;
+    # data/cache.py degrade_l) while the target colours stay clean: B&W film and video reach a
+    # colorizer blurrier and noisier than the photographs it learns from. 0: off.
+    degrade: float = 0.0
     progress: str = "bar"  # bar | json | quiet
     resume: bool = False
 
@@ -131,6 +135,8 @@ class TrainConfig:
             out["loss_options"] = dict(sorted(self.loss_options.items()))
         if self.optimizer:  # the same
             out["optimizer"] = self.optimizer
+        if self.degrade:  # the same
+            out["degrade"] = self.degrade
         return out
 
 
@@ -238,7 +244,8 @@ class Trainer:
         cache = build_cache(cfg.corpus, folder, progress=cfg.progress != "quiet")
         self.split = Split([], [], [])
         common = dict(crop=self.crop, seq_len=self.seq_len, seed=cfg.seed)
-        train_set = CorpusDataset(cache, samples=cfg.samples_per_epoch, **common)
+        train_set = CorpusDataset(cache, samples=cfg.samples_per_epoch, degrade=cfg.degrade,
+                                  **common)
         self.train_sets = [train_set]
         val = CorpusDataset(cache, validation=True, **common)
         self.val_set = val if len(val) else None
@@ -256,6 +263,12 @@ class Trainer:
     def _build_data(self) -> None:
         cfg = self.cfg
         self.corpus_summary = None
+        if not 0.0 <= cfg.degrade <= 1.0:
+            raise TrainError(f"degrade is the share of degraded training items, between 0 and "
+                             f"1 (e.g. 0.5), got {cfg.degrade}")
+        if cfg.degrade and not cfg.corpus:
+            raise TrainError("--degrade works on --corpus training (its decoded cache); with "
+                             "--data or --images leave it at 0")
         if cfg.corpus:
             if cfg.data or cfg.images:
                 raise TrainError("--corpus serves photos and videos itself; do not combine it "
@@ -399,6 +412,8 @@ class Trainer:
                     "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
         if self.ema is not None:
             training["ema"] = cfg.ema
+        if cfg.degrade:
+            training["degrade"] = cfg.degrade
         with self.averaged():
             return self.adapter.save(self.out / f"{cfg.model}-{cfg.preset}.safetensors",
                                      self.prior, training)

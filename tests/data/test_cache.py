@@ -19,6 +19,7 @@ from colorvid.core.training.data.cache import (
     PHOTO_SCALES,
     CorpusDataset,
     build_cache,
+    degrade_l,
     read_manifest,
 )
 from colorvid.core.training.data.sources import MediaError, MediaWarning
@@ -164,3 +165,59 @@ def test_dataset_rejects_bad_sizes(corpus, tmp_path):
         CorpusDataset(cache, crop=300)
     with pytest.raises(ValueError, match="seq_len must be between 1 and 12"):
         CorpusDataset(cache, seq_len=20)
+
+
+def _sharpness(L: torch.Tensor) -> float:
+    """Mean absolute difference of horizontally neighbouring pixels."""
+    return float((L[..., 1:] - L[..., :-1]).abs().mean())
+
+
+def test_degrade_softens_and_grains_reproducibly():
+    g = np.random.default_rng(0)
+    # a sharp pattern: 8-px stripes, L 20 / 80, three frames
+    x = torch.arange(64)
+    L = torch.where((x // 8) % 2 == 0, 20.0, 80.0).expand(3, 1, 64, 64).clone()
+    out = degrade_l(L, np.random.default_rng(11))
+    again = degrade_l(L, np.random.default_rng(11))
+    assert torch.equal(out, again)  # same draws, same result
+    assert out.shape == L.shape and out.min() >= 0 and out.max() <= 100
+    # mean brightness kept (neither the softening nor zero-mean grain moves it much)
+    assert abs(float(out.mean() - L.mean())) < 1.0
+    # across many draws: the edges are softer on average and grain differs frame to frame
+    softer, grainy = 0, 0
+    for _ in range(20):
+        d = degrade_l(L, g)
+        # blur lowers the stripe contrast: compare the stripe means, which grain cannot move
+        stripes = d.reshape(3, 1, 64, 8, 8).mean(dim=(2, 4))[..., 1:-1]
+        contrast = float((stripes[..., 1::2] - stripes[..., ::2]).abs().mean())
+        softer += contrast < 59.5
+        grainy += not torch.equal(d[0], d[1])
+    assert softer >= 15 and grainy >= 15
+    with pytest.raises(ValueError, match=r"\(T, 1, H, W\)"):
+        degrade_l(torch.zeros(1, 64, 64), g)
+
+
+def test_dataset_degrades_only_the_asked_share_of_training_items(corpus, tmp_path):
+    cache = build_cache([corpus], tmp_path / "cache")
+    common = dict(crop=64, samples=64, seed=3, holdout=0, mix={"photo": 1.0})
+    clean = CorpusDataset(cache, **common)
+    half = CorpusDataset(cache, degrade=0.5, **common)
+    every = CorpusDataset(cache, degrade=1.0, **common)
+    changed_half = changed_all = 0
+    for i in range(64):
+        a, b, c = clean[i], half[i], every[i]
+        # the same crop and the same clean colours: only L is degraded
+        assert torch.equal(a["ab"], b["ab"]) and torch.equal(a["ab"], c["ab"])
+        assert int(a["source"]) == int(c["source"])
+        changed_half += not torch.equal(a["L"], b["L"])
+        changed_all += not torch.equal(a["L"], c["L"])
+        assert _sharpness(c["L"]) > 0
+    assert changed_all == 64 and 16 <= changed_half <= 48
+    assert torch.equal(half[7]["L"], half[7]["L"])  # deterministic
+    # validation items are never degraded
+    val = CorpusDataset(cache, crop=64, seed=3, holdout=1, validation=True, degrade=1.0,
+                        mix={"photo": 1.0})
+    ref = CorpusDataset(cache, crop=64, seed=3, holdout=1, validation=True, mix={"photo": 1.0})
+    assert len(val) and torch.equal(val[0]["L"], ref[0]["L"])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        CorpusDataset(cache, degrade=1.5)

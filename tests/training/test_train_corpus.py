@@ -4,6 +4,7 @@ term."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 
 import colorvid
 from colorvid.core.training import TrainConfig, train
+from colorvid.core.training.trainer import TrainError
 from colorvid.core.weights import read_config
 
 
@@ -64,6 +66,31 @@ def test_max_minutes_stops_a_run_with_its_weights_written(corpus, tmp_path):
                         max_minutes=1e-4))
     assert result["step"] == 1
     assert Path(result["weights"]).is_file() and (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+def test_degrade_is_recorded_resumed_and_refused_where_it_cannot_apply(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    run = tmp_path / "d"
+    result = train(_cfg(corpus, run, cache, degrade=0.5, steps=2))
+    assert read_config(result["weights"])["training"]["degrade"] == 0.5
+    # a resumed run must keep the share (it is part of what the run trains on)
+    with pytest.raises(Exception, match="degrade"):
+        train(_cfg(corpus, run, cache, degrade=0.0, steps=3, resume=True))
+    assert train(_cfg(corpus, run, cache, degrade=0.5, steps=3, resume=True))["step"] == 3
+    with pytest.raises(TrainError, match="between 0 and 1"):
+        train(_cfg(corpus, tmp_path / "bad", cache, degrade=2.0))
+    with pytest.raises(TrainError, match="--degrade works on --corpus"):
+        train(dataclasses.replace(_cfg(corpus, tmp_path / "bad2", cache, degrade=0.5),
+                                  corpus=[], data=[str(corpus)]))
+    # the CLI passes it on
+    done = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang",
+                           "--corpus", str(corpus), "--cache", str(cache), "--out",
+                           str(tmp_path / "cli"), "--crop", "32", "--batch-size", "2", "--steps",
+                           "1", "--samples-per-epoch", "8", "--degrade", "0.25", "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    header = read_config(tmp_path / "cli" / "zhang-tiny.safetensors")["training"]
+    assert header["degrade"] == 0.25
 
 
 def test_lrcn_with_frozen_cnn_learns_only_the_lstm(corpus, tmp_path):
@@ -161,6 +188,7 @@ def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
     zhang = read_config(out / "zhang" / "zhang-tiny.safetensors")["training"]
     shipped = read_config(default_weights_path("zhang", "tiny"))["training"]["cumulative"]
     assert zhang["cumulative"]["runs"] == shipped["runs"] + 1  # continued the shipped file
+    assert zhang["degrade"] == 0.5  # the recipe's default share of worn-footage inputs
     lrcn = read_config(out / "lrcn" / "lrcn-tiny.safetensors")["training"]
     assert lrcn["loss_options"] == {"warp_weight": 0.2}
     assert "CNN from" in lrcn["init"] and str(out / "zhang") in lrcn["init"]

@@ -295,25 +295,60 @@ def _decode(path: Path, digest: str, group: str, folder: Path, fps: float) -> Ca
     return CacheEntry(str(path), digest, group, int(w), int(h), files, round(coloured, 4))
 
 
+DEGRADE_SCALE = (1.0, 3.0)  # softening: down-scale factor before scaling back up
+DEGRADE_GRAIN = (0.0, 4.0)  # grain: standard deviation in L units (L is 0..100)
+
+
+def degrade_l(L: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """``L`` (T, 1, H, W, 0..100) as worn footage shows it: softened by a bilinear down- and
+    up-scale of a factor drawn from ``DEGRADE_SCALE`` (telecine, low-resolution transfers, VHS,
+    upscaled SD video: the held-out carphone clip is 176x144 shown at 256) and given Gaussian
+    grain of a standard deviation drawn from ``DEGRADE_GRAIN``, new in every frame as film grain
+    is. One factor and one grain strength per sequence; all draws from ``rng`` (reproducible).
+    """
+    if L.dim() != 4 or L.shape[1] != 1:
+        raise ValueError(f"degrade_l takes L as (T, 1, H, W), got {tuple(L.shape)}")
+    t, _, h, w = L.shape
+    factor = float(rng.uniform(*DEGRADE_SCALE))
+    sigma = float(rng.uniform(*DEGRADE_GRAIN))
+    small = (max(4, round(h / factor)), max(4, round(w / factor)))
+    if small != (h, w):
+        L = torch.nn.functional.interpolate(L, size=small, mode="bilinear", antialias=True,
+                                            align_corners=False)
+        L = torch.nn.functional.interpolate(L, size=(h, w), mode="bilinear",
+                                            align_corners=False)
+    if sigma > 0:
+        grain = rng.standard_normal((t, 1, h, w), dtype=np.float32)
+        L = L + torch.from_numpy(grain) * sigma
+    return L.clamp(0.0, 100.0)
+
+
 class CorpusDataset(torch.utils.data.Dataset):
     """Random crops (or sequences) drawn from a :class:`TrainingCache`.
 
     ``samples`` items per epoch; item ``i`` of epoch ``e`` depends only on (seed, e, i), so a
     resumed run sees what the uninterrupted run would have. Augmentation: horizontal flip, the
     cached scale, and a colour-neutral jitter of L only (contrast 0.8-1.2, brightness +-8: old
-    film's exposure varies; its hues do not). ``holdout`` photos (every ``holdout``-th, by
+    film's exposure varies; its hues do not). With ``degrade`` > 0, that share of the training
+    items also gets an L that looks like worn footage (:func:`degrade_l`: softened and grainy);
+    the target colours stay the clean original's. ``holdout`` photos (every ``holdout``-th, by
     sha256 order) are left out of training and served centre-cropped when ``validation=True``.
     """
 
     def __init__(self, cache: TrainingCache, *, crop: int = 176, seq_len: int = 1,
                  samples: int = 4096, seed: int = 0, mix: dict[str, float] | None = None,
-                 validation: bool = False, holdout: int = 20, max_pan: int = 3) -> None:
+                 validation: bool = False, holdout: int = 20, max_pan: int = 3,
+                 degrade: float = 0.0) -> None:
+        if not 0.0 <= degrade <= 1.0:
+            raise ValueError(f"degrade is the share of degraded training items, between 0 and 1; "
+                             f"got {degrade}")
         if crop < 8 or crop > min(PHOTO_SCALES):
             raise ValueError(f"crop must be between 8 and {min(PHOTO_SCALES)} pixels, got {crop}")
         if seq_len < 1 or seq_len > SEGMENT_FRAMES:
             raise ValueError(f"seq_len must be between 1 and {SEGMENT_FRAMES}, got {seq_len}")
         self.cache, self.crop, self.seq_len, self.seed = cache, crop, seq_len, seed
         self.samples, self.validation, self.max_pan = samples, validation, max_pan
+        self.degrade = degrade
         self.epoch = 0
         default = DEFAULT_MIX if seq_len == 1 else DEFAULT_SEQUENCE_MIX
         mix = dict(mix or default)
@@ -413,6 +448,9 @@ class CorpusDataset(torch.utils.data.Dataset):
         if not self.validation:
             contrast, brightness = g.uniform(0.8, 1.2), g.uniform(-8.0, 8.0)
             L = ((L - 50.0) * contrast + 50.0 + brightness).clamp(0.0, 100.0)
+            # drawn only when asked, so that runs without it see the crops they always did
+            if self.degrade > 0 and g.random() < self.degrade:
+                L = degrade_l(L, g)
         return {"L": L.contiguous(), "ab": lab[:, 1:].contiguous(),
                 "source": torch.tensor(entry_index), "shift": torch.from_numpy(shift)}
 
