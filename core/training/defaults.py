@@ -178,9 +178,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the weights written are the exponential moving average of the trained "
                    "ones with this decay (default 0.999, a time constant of 1000 steps; 0: the "
                    "last step's weights)")
-    p.add_argument("--degrade", type=float, default=0.5, metavar="SHARE",
+    p.add_argument("--degrade", type=float, default=0.0, metavar="SHARE",
                    help="share of training items whose L is softened and grainy like worn "
-                   "footage, the colours kept clean (default 0.5; 0: off)")
+                   "footage, the colours kept clean (default 0: off; session 13 measured no "
+                   "gain from 0.5, see the model card)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
     if args.preset is None:
