@@ -22,6 +22,13 @@ all at the frame size, which is what is measured.
     .venv/bin/python benches/bench_colorize.py                      # the table (tens of minutes)
     .venv/bin/python benches/bench_colorize.py --cases lrcn-720p --rounds 1 --no-memory
     .venv/bin/python benches/bench_colorize.py --cases lrcn-720p --no-memory --preset fast
+    .venv/bin/python benches/bench_colorize.py --cases --no-memory --encoders   # x264 presets
+
+``--encoders`` adds what the x264 preset costs on colorized 720p frames (the shipped default's
+output): CPU milliseconds per frame over all of x264's threads (and the RGB to YUV conversion
+before it), KiB per frame and PSNR of the decoded file against the frames given, at CRF 18.
+On 2 cores that CPU time is what the end-to-end / model ratio cannot hide: the ``cpu ratio``
+column of the main table is the ceiling with no core idle.
     .venv/bin/python -m pytest benches/bench_colorize.py --benchmark-only
 
 Models without shipped weights run with random ones (``pretrained=False``): the compute is the
@@ -190,6 +197,48 @@ def measure(case: Case, rounds: int, folder: Path, preset: str | None = None) ->
     }
 
 
+ENCODER_PRESETS = ("medium", "fast", "faster", "veryfast")
+
+
+def encoder_costs(frames: np.ndarray, presets: tuple[str, ...] = ENCODER_PRESETS, crf: int = 18,
+                  rate: int = 24) -> list[dict[str, Any]]:
+    """Encode the (N, H, W, 3) uint8 ``frames`` with libx264 at each preset, in memory: CPU ms
+    per frame (process time: every thread of x264, and the conversion to YUV 4:2:0), KiB per
+    frame and PSNR (dB) of the decoded result against ``frames``."""
+    import io
+
+    rows = []
+    n, h, w = frames.shape[:3]
+    for preset in presets:
+        buf = io.BytesIO()
+        cpu = time.process_time()
+        with av.open(buf, "w", format="mp4") as out:
+            stream = out.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": preset}
+            for rgb in frames:
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+            out.mux(stream.encode(None))
+        cpu = time.process_time() - cpu
+        size = len(buf.getvalue())
+        buf.seek(0)
+        with av.open(buf) as inp:
+            decoded = np.stack([f.to_ndarray(format="rgb24") for f in inp.decode(video=0)])
+        mse = float(np.mean((decoded.astype(np.float64) - frames.astype(np.float64)) ** 2))
+        rows.append({"preset": preset, "crf": crf, "frames": n,
+                     "cpu_ms_per_frame": round(1000 * cpu / n, 2),
+                     "kib_per_frame": round(size / n / 1024, 2),
+                     "psnr_db": round(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)), 2)})
+    return rows
+
+
+def colorized_frames(frames: int, size: tuple[int, int], folder: Path) -> np.ndarray:
+    """``frames`` of the benchmark clip at ``size``, colorized by the shipped default model."""
+    clip = make_clip(folder / "enc.mp4", frames, size)
+    vc = colorvid.open_colorizer(batch=BATCH)
+    return np.stack(list(vc.stream(rgb for _, rgb in read_frames(clip))))
+
+
 _RSS_CHILD = """
 import json, resource, sys
 import colorvid
@@ -228,6 +277,12 @@ def test_colorize_vs_model(benchmark, name: str, tmp_path: Path) -> None:
     benchmark.extra_info.update(result)
 
 
+def test_encoder_costs(benchmark, tmp_path: Path) -> None:
+    frames = colorized_frames(48, (1280, 720), tmp_path)
+    rows = benchmark.pedantic(encoder_costs, args=(frames,), rounds=1, iterations=1)
+    benchmark.extra_info["encoders"] = rows
+
+
 def test_peak_rss_long_vs_short(benchmark, tmp_path: Path) -> None:
     result = benchmark.pedantic(measure_memory, args=(40.0, tmp_path), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
@@ -235,13 +290,15 @@ def test_peak_rss_long_vs_short(benchmark, tmp_path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--long-seconds", type=float, default=40.0,
                         help="length of the long clip of the memory check (the short is 10 s)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS check")
     parser.add_argument("--frames", type=int, default=None,
                         help="frames per case instead of each case's own (more: less noise)")
+    parser.add_argument("--encoders", action="store_true",
+                        help="also the x264 presets' CPU time, size and PSNR on colorized 720p")
     parser.add_argument("--preset", default=None,
                         help="x264 preset of the end-to-end runs (default: colorize's, medium)")
     args = parser.parse_args()
@@ -261,6 +318,15 @@ def main() -> None:
                   f"{r['default'][:3]} {r['ratio_default']:7.2f} {r['target']:7.2f}",
                   flush=True)
             print(json.dumps(r), file=sys.stderr, flush=True)
+        if args.encoders:
+            frames = colorized_frames(48, (1280, 720), Path(tmp))
+            print(f"x264 at CRF 18 on {len(frames)} colorized 720p frames:", flush=True)
+            print(f"{'preset':10} {'CPU ms/frame':>13} {'KiB/frame':>10} {'PSNR dB':>8}",
+                  flush=True)
+            for r in encoder_costs(frames):
+                print(f"{r['preset']:10} {r['cpu_ms_per_frame']:13.1f} "
+                      f"{r['kib_per_frame']:10.1f} {r['psnr_db']:8.2f}", flush=True)
+                print(json.dumps(r), file=sys.stderr, flush=True)
         if not args.no_memory:
             m = measure_memory(args.long_seconds, Path(tmp))
             print(f"peak RSS, lrcn render 64, 720p: 10 s ({m['short']['frames']} frames) "
