@@ -28,7 +28,7 @@ import torch
 
 from colorvid.core.color import lab_to_rgb, rgb_to_lab
 
-__all__ = ["WornError", "main", "make_worn", "wear_frame"]
+__all__ = ["WornError", "main", "make_worn", "soften_l", "wear_frame"]
 
 
 class WornError(ValueError):
@@ -42,6 +42,18 @@ def _check(scale: float, grain: float) -> None:
         raise WornError(f"grain is a standard deviation in L units, between 0 and 20; got {grain}")
 
 
+def soften_l(L: torch.Tensor, scale: float, min_side: int = 1) -> torch.Tensor:
+    """``L`` (N, 1, H, W) scaled down by ``scale`` (antialiased bilinear, sides at least
+    ``min_side``) and back up to (H, W): the detail a low-resolution transfer loses."""
+    h, w = L.shape[-2:]
+    small = (max(min_side, round(h / scale)), max(min_side, round(w / scale)))
+    if small == (h, w):
+        return L
+    L = torch.nn.functional.interpolate(L, size=small, mode="bilinear", antialias=True,
+                                        align_corners=False)
+    return torch.nn.functional.interpolate(L, size=(h, w), mode="bilinear", align_corners=False)
+
+
 def wear_frame(rgb: np.ndarray, generator: torch.Generator, *, scale: float = 2.0,
                grain: float = 3.0) -> np.ndarray:
     """One (H, W, 3) uint8 RGB frame with its L softened by ``scale`` and grained with standard
@@ -52,14 +64,7 @@ def wear_frame(rgb: np.ndarray, generator: torch.Generator, *, scale: float = 2.
                         f"{rgb.dtype}")
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
     lab = rgb_to_lab(x)
-    L = lab[:, :1]
-    h, w = L.shape[-2:]
-    small = (max(1, round(h / scale)), max(1, round(w / scale)))
-    if small != (h, w):
-        L = torch.nn.functional.interpolate(L, size=small, mode="bilinear", antialias=True,
-                                            align_corners=False)
-        L = torch.nn.functional.interpolate(L, size=(h, w), mode="bilinear",
-                                            align_corners=False)
+    L = soften_l(lab[:, :1], scale)
     if grain > 0:
         L = L + torch.randn(L.shape, generator=generator) * grain
     out = lab_to_rgb(torch.cat((L.clamp(0.0, 100.0), lab[:, 1:]), dim=1)).clamp(0.0, 1.0)

@@ -45,6 +45,7 @@ import torch
 from PIL import Image
 
 from colorvid.core.color import rgb_to_lab
+from colorvid.core.evaluation.worn import soften_l
 from colorvid.core.training.data.sources import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -311,12 +312,7 @@ def degrade_l(L: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     t, _, h, w = L.shape
     factor = float(rng.uniform(*DEGRADE_SCALE))
     sigma = float(rng.uniform(*DEGRADE_GRAIN))
-    small = (max(4, round(h / factor)), max(4, round(w / factor)))
-    if small != (h, w):
-        L = torch.nn.functional.interpolate(L, size=small, mode="bilinear", antialias=True,
-                                            align_corners=False)
-        L = torch.nn.functional.interpolate(L, size=(h, w), mode="bilinear",
-                                            align_corners=False)
+    L = soften_l(L, factor, min_side=4)
     if sigma > 0:
         grain = rng.standard_normal((t, 1, h, w), dtype=np.float32)
         L = L + torch.from_numpy(grain) * sigma
