@@ -100,8 +100,11 @@ class TrainAdapter:
         return {"model": self.model, "preset": self.preset, "bins_sha256": AB_BINS_SHA256,
                 "architecture": self.net.config.to_dict()}
 
-    def save(self, path: Path, prior: Tensor | None, training: dict[str, Any]) -> Path:
-        config = {**self.config(), "training": training}
+    def save(self, path: Path, prior: Tensor | None, training: dict[str, Any],
+             decoding: dict[str, Any] | None = None) -> Path:
+        """Write the network with its header; ``decoding`` adds the decode_* keys (and the
+        calibration record) a colorizer reads."""
+        config = {**self.config(), "training": training, **(decoding or {})}
         extras = {"prior": prior.float()} if prior is not None else None
         return save_weights(path, self.net.state_dict(), config, extras)
 

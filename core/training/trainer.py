@@ -416,7 +416,34 @@ class Trainer:
             training["degrade"] = cfg.degrade
         with self.averaged():
             return self.adapter.save(self.out / f"{cfg.model}-{cfg.preset}.safetensors",
-                                     self.prior, training)
+                                     self.prior, training, self._inherited_decoding())
+
+    def _inherited_decoding(self) -> dict[str, Any]:
+        """The decoding (temperature, saturation, prior correction) of the file training
+        started from, so that continued weights colour as their start did until they are
+        calibrated again (without it a fine-tuned shipped model fell back to the paper's
+        T = 0.38 with no prior correction and came out far more saturated). An LRCN takes its
+        CNN's when ``cnn_init`` names one (it decodes as its CNN was calibrated). Nothing for a
+        run from scratch or a start without a calibrated decoding."""
+        from colorvid.core.training.calibrate import DECODE_KEYS
+        from colorvid.core.weights import WeightsError, read_config
+
+        cfg = self.cfg
+        source = cfg.cnn_init if cfg.model == "lrcn" and cfg.cnn_init else cfg.init
+        if not source or not Path(source).is_file():
+            return {}
+        try:
+            header = read_config(source)
+        except WeightsError:  # the start loaded, so this is not expected; keep the defaults
+            return {}
+        decoding = {k: header[k] for k in DECODE_KEYS if k in header}
+        if not decoding:
+            return {}
+        return {**decoding, "calibration": {
+            "inherited_from": Path(source).name,
+            "rule": "the decoding of the weights this run started from; calibrate again "
+                    "(python -m colorvid.core.training.calibrate) to choose one for these",
+            **decoding}}
 
     def _state(self) -> dict[str, Any]:
         return {

@@ -249,7 +249,12 @@ def test_recipe_combine_puts_the_shipped_lstm_over_the_new_cnn(corpus, tmp_path)
         assert torch.equal(lrcn[key].float(), shipped[key].float())
     head = read_config(combined)
     shipped_head = read_config(default_weights_path("lrcn", "tiny"))
-    assert head["model"] == "lrcn" and "calibration" not in head  # its CNN is uncalibrated
+    assert head["model"] == "lrcn"
+    # The new CNN kept the decoding of the shipped zhang it continued, and the LRCN takes it.
+    cnn_head = read_config(cnn_file)
+    assert cnn_head["calibration"]["inherited_from"] == "zhang-tiny.safetensors"
+    for key in ("decode_temperature", "decode_saturation", "decode_prior_correction"):
+        assert head.get(key) == cnn_head.get(key)
     assert head["training"]["cumulative"] == shipped_head["training"]["cumulative"]
     assert head["training"]["cnn"]["cumulative"] == \
         read_config(cnn_file)["training"]["cumulative"]
@@ -284,3 +289,23 @@ def test_recipe_refuses_unknown_or_conflicting_stages(corpus, tmp_path):
         combine_lrcn(default_weights_path("lrcn", "tiny"), default_weights_path("lrcn", "tiny"),
                      tmp_path / "y.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_continued_weights_keep_the_decoding_they_started_from(corpus, tmp_path):
+    from colorvid.core.training.calibrate import write_temperature
+
+    cache = tmp_path / "cache"
+    start = train(_cfg(corpus, tmp_path / "a", cache, steps=1))["weights"]
+    assert "decode_temperature" not in read_config(start)  # from scratch: the defaults
+    write_temperature(start, 0.7, {"note": "photos"}, saturation=1.5, prior_correction=1.0)
+    cont = train(_cfg(corpus, tmp_path / "b", cache, steps=1, init=start))["weights"]
+    head = read_config(cont)
+    assert (head["decode_temperature"], head["decode_saturation"],
+            head["decode_prior_correction"]) == (0.7, 1.5, 1.0)
+    assert head["calibration"]["inherited_from"] == Path(start).name
+    z = colorvid.create_colorizer("zhang", weights=str(cont), device="cpu")
+    assert (z.temperature, z.saturation, z.prior_correction) == (0.7, 1.5, 1.0)
+    # an LRCN over that CNN decodes as the CNN was calibrated
+    lrcn = train(_cfg(corpus, tmp_path / "l", cache, model="lrcn", seq_len=3, init=start,
+                      train_cnn=False, steps=1))["weights"]
+    assert read_config(lrcn)["decode_saturation"] == 1.5
