@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import io
 import json
 import subprocess
 import sys
@@ -205,8 +206,6 @@ def encoder_costs(frames: np.ndarray, presets: tuple[str, ...] = ENCODER_PRESETS
     """Encode the (N, H, W, 3) uint8 ``frames`` with libx264 at each preset, in memory: CPU ms
     per frame (process time: every thread of x264, and the conversion to YUV 4:2:0), KiB per
     frame and PSNR (dB) of the decoded result against ``frames``."""
-    import io
-
     rows = []
     n, h, w = frames.shape[:3]
     for preset in presets:

@@ -213,6 +213,20 @@ def write_temperature(weights: str | Path, temperature: float | None, report: di
     return save_weights(weights, state, config, extras)
 
 
+def decoding_of(source: str | Path, rule: str) -> dict:
+    """The decode_* keys of the weights file ``source`` with a calibration record naming it
+    (``rule``: why they apply), ready to merge into another file's header; {} when ``source``
+    has no calibrated decoding."""
+    from colorvid.core.weights import read_config
+
+    header = read_config(source)
+    decoding = {k: header[k] for k in DECODE_KEYS if k in header}
+    if not decoding:
+        return {}
+    return {**decoding, "calibration": {"inherited_from": Path(source).name, "rule": rule,
+                                        **decoding}}
+
+
 def inherit_decoding(weights: str | Path, cnn_weights: str | Path) -> Path:
     """Rewrite the lrcn file ``weights`` (atomically) with the decoding of the zhang file
     ``cnn_weights`` (its temperature, saturation and prior correction); the calibration record
@@ -223,15 +237,14 @@ def inherit_decoding(weights: str | Path, cnn_weights: str | Path) -> Path:
     if target.get("model") != "lrcn" or source.get("model") != "zhang":
         raise ValueError(f"calibrate --from-cnn: gives an lrcn file the decoding of a zhang "
                          f"file; got {target.get('model')!r} <- {source.get('model')!r}")
-    if not any(k in source for k in DECODE_KEYS):
+    found = decoding_of(cnn_weights, "the decoding its CNN was calibrated to on the "
+                        "validation photos")
+    if not found:
         raise ValueError(f"calibrate --from-cnn: {cnn_weights} has no calibrated decoding "
                          "(run the photo calibration on it first: --cache DIR --write)")
-    report = {"inherited_from": Path(cnn_weights).name,
-              "rule": "the decoding its CNN was calibrated to on the validation photos",
-              **{k: source.get(k) for k in DECODE_KEYS}}
-    return write_temperature(weights, source.get("decode_temperature"), report,
-                             source.get("decode_saturation"),
-                             source.get("decode_prior_correction"))
+    return write_temperature(weights, found.get("decode_temperature"), found["calibration"],
+                             found.get("decode_saturation"),
+                             found.get("decode_prior_correction"))
 
 
 def main(argv: list[str] | None = None) -> int:

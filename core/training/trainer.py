@@ -216,6 +216,7 @@ class Trainer:
                              f"{config.ema}")
         self._trained = [p for p in self.adapter.net.parameters() if p.requires_grad]
         self.ema = [p.detach().clone() for p in self._trained] if config.ema else None
+        self._decoding: dict[str, Any] | None = None  # _inherited_decoding's, once read
         self.step, self.epoch, self.pos = 0, 0, 0
         self._data_thread: concurrent.futures.ThreadPoolExecutor | None = None
         if config.prefetch is None:
@@ -424,26 +425,16 @@ class Trainer:
         calibrated again (without it a fine-tuned shipped model fell back to the paper's
         T = 0.38 with no prior correction and came out far more saturated). An LRCN takes its
         CNN's when ``cnn_init`` names one (it decodes as its CNN was calibrated). Nothing for a
-        run from scratch or a start without a calibrated decoding."""
-        from colorvid.core.training.calibrate import DECODE_KEYS
-        from colorvid.core.weights import WeightsError, read_config
+        run from scratch or a start without a calibrated decoding. Read once per run."""
+        if self._decoding is None:
+            from colorvid.core.training.calibrate import decoding_of
 
-        cfg = self.cfg
-        source = cfg.cnn_init if cfg.model == "lrcn" and cfg.cnn_init else cfg.init
-        if not source or not Path(source).is_file():
-            return {}
-        try:
-            header = read_config(source)
-        except WeightsError:  # the start loaded, so this is not expected; keep the defaults
-            return {}
-        decoding = {k: header[k] for k in DECODE_KEYS if k in header}
-        if not decoding:
-            return {}
-        return {**decoding, "calibration": {
-            "inherited_from": Path(source).name,
-            "rule": "the decoding of the weights this run started from; calibrate again "
-                    "(python -m colorvid.core.training.calibrate) to choose one for these",
-            **decoding}}
+            cfg = self.cfg
+            source = cfg.cnn_init if cfg.model == "lrcn" and cfg.cnn_init else cfg.init
+            self._decoding = decoding_of(source, (
+                "the decoding of the weights this run started from; calibrate again (python "
+                "-m colorvid.core.training.calibrate) to choose one for these")) if source else {}
+        return self._decoding
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -482,9 +473,10 @@ class Trainer:
             state = load_checkpoint(self.out / CHECKPOINT)
         except CheckpointError as e:
             raise TrainError(str(e)) from e
-        if state.get("run") != self.cfg.identity():
-            diff = sorted(k for k in self.cfg.identity()
-                          if state.get("run", {}).get(k) != self.cfg.identity()[k])
+        saved, current = state.get("run") or {}, self.cfg.identity()
+        if saved != current:
+            # both sides' keys: an option set in one run only (e.g. degrade) is a difference
+            diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
             raise TrainError(f"--resume: the run in {self.out} was started with different "
                              f"settings ({', '.join(diff)}); use the same ones or a new --out")
         self.adapter.net.load_state_dict(state["model"])

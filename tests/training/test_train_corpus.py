@@ -74,7 +74,7 @@ def test_degrade_is_recorded_resumed_and_refused_where_it_cannot_apply(corpus, t
     result = train(_cfg(corpus, run, cache, degrade=0.5, steps=2))
     assert read_config(result["weights"])["training"]["degrade"] == 0.5
     # a resumed run must keep the share (it is part of what the run trains on)
-    with pytest.raises(Exception, match="degrade"):
+    with pytest.raises(TrainError, match=r"different settings \(degrade\)"):
         train(_cfg(corpus, run, cache, degrade=0.0, steps=3, resume=True))
     assert train(_cfg(corpus, run, cache, degrade=0.5, steps=3, resume=True))["step"] == 3
     with pytest.raises(TrainError, match="between 0 and 1"):
