@@ -69,6 +69,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--degrade", type=float, default=0.0, metavar="SHARE",
                    help="with --corpus: this share of training items (0-1) gets an L softened "
                    "and grainy like worn footage, the colours kept clean (default 0)")
+    p.add_argument("--mix", metavar="GROUP=SHARE,...",
+                   help="with --corpus: the share of training samples per group, e.g. "
+                   "photo=0.5,video=0.4,animation=0.1 (default photo=0.8,video=0.15,"
+                   "animation=0.05; for sequences photo=0.5,video=0.3,animation=0.2)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
                    help="bf16: mixed precision (bfloat16 forward, float32 weights and loss); "
                    "auto: bf16 where the CPU or GPU computes it natively (AMX, AVX512-BF16), "
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         rebalance=args.rebalance, fps=args.fps,
         max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,
         val_every=args.val_every, device=args.device, precision=args.precision, ema=args.ema,
-        degrade=args.degrade,
+        degrade=args.degrade, mix=args.mix,
         progress="quiet" if args.quiet else args.progress, resume=args.resume,
     )
     try:

@@ -182,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of training items whose L is softened and grainy like worn "
                    "footage, the colours kept clean (default 0: off; session 13 measured no "
                    "gain from 0.5, see the model card)")
+    p.add_argument("--mix", metavar="GROUP=SHARE,...",
+                   help="share of training samples per corpus group, e.g. "
+                   "photo=0.5,video=0.4,animation=0.1 (default: the cache's, photo 0.8 / video "
+                   "0.15 / animation 0.05 for the CNNs, 0.5 / 0.3 / 0.2 for the LSTM)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
     if args.preset is None:
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                          "shipped LSTM over the new CNN), not both")
     common = dict(corpus=[str(corpus)], cache=str(cache), checkpoint_every=100, val_every=200,
                   progress="bar", precision=args.precision, ema=args.ema or None,
-                  degrade=args.degrade)
+                  degrade=args.degrade, mix=args.mix)
 
     def seed_for(init: Path | None) -> int:
         if args.seed is not None:

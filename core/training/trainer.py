@@ -120,6 +120,9 @@ class TrainConfig:
     # data/cache.py degrade_l) while the target colours stay clean: B&W film and video reach a
     # colorizer blurrier and noisier than the photographs it learns from. 0: off.
     degrade: float = 0.0
+    # Share of corpus training samples per group ({"photo": .., "video": .., "animation": ..};
+    # data/cache.py parse_mix). None: the cache's default (DEFAULT_MIX, DEFAULT_SEQUENCE_MIX).
+    mix: dict[str, float] | None = None
     progress: str = "bar"  # bar | json | quiet
     resume: bool = False
 
@@ -137,6 +140,10 @@ class TrainConfig:
             out["optimizer"] = self.optimizer
         if self.degrade:  # the same
             out["degrade"] = self.degrade
+        if self.mix:  # the same
+            from colorvid.core.training.data.cache import parse_mix
+
+            out["mix"] = dict(sorted(parse_mix(self.mix).items()))
         return out
 
 
@@ -246,7 +253,7 @@ class Trainer:
         self.split = Split([], [], [])
         common = dict(crop=self.crop, seq_len=self.seq_len, seed=cfg.seed)
         train_set = CorpusDataset(cache, samples=cfg.samples_per_epoch, degrade=cfg.degrade,
-                                  **common)
+                                  mix=cfg.mix, **common)
         self.train_sets = [train_set]
         val = CorpusDataset(cache, validation=True, **common)
         self.val_set = val if len(val) else None
@@ -270,6 +277,16 @@ class Trainer:
         if cfg.degrade and not cfg.corpus:
             raise TrainError("--degrade works on --corpus training (its decoded cache); with "
                              "--data or --images leave it at 0")
+        if cfg.mix is not None:
+            from colorvid.core.training.data.cache import parse_mix
+
+            if not cfg.corpus:
+                raise TrainError("--mix sets the shares of --corpus training (its photo, video "
+                                 "and animation groups); with --data or --images leave it out")
+            try:
+                cfg.mix = parse_mix(cfg.mix)
+            except ValueError as exc:
+                raise TrainError(str(exc)) from None
         if cfg.corpus:
             if cfg.data or cfg.images:
                 raise TrainError("--corpus serves photos and videos itself; do not combine it "
@@ -415,6 +432,8 @@ class Trainer:
             training["ema"] = cfg.ema
         if cfg.degrade:
             training["degrade"] = cfg.degrade
+        if cfg.mix:
+            training["mix"] = dict(sorted(cfg.mix.items()))
         with self.averaged():
             return self.adapter.save(self.out / f"{cfg.model}-{cfg.preset}.safetensors",
                                      self.prior, training, self._inherited_decoding())

@@ -20,6 +20,7 @@ from colorvid.core.training.data.cache import (
     CorpusDataset,
     build_cache,
     degrade_l,
+    parse_mix,
     read_manifest,
 )
 from colorvid.core.training.data.sources import MediaError, MediaWarning
@@ -221,3 +222,33 @@ def test_dataset_degrades_only_the_asked_share_of_training_items(corpus, tmp_pat
     assert len(val) and torch.equal(val[0]["L"], ref[0]["L"])
     with pytest.raises(ValueError, match="between 0 and 1"):
         CorpusDataset(cache, degrade=1.5)
+
+
+def test_parse_mix_reads_group_shares_and_refuses_what_it_cannot_use():
+    assert parse_mix(None) is None
+    assert parse_mix("photo=0.5, video=0.4,animation=0.1") == {
+        "photo": 0.5, "video": 0.4, "animation": 0.1}
+    assert parse_mix({"video": 1}) == {"video": 1.0}
+    for bad, why in (("photos=1", "unknown group 'photos'"), ("photo", "not GROUP=SHARE"),
+                     ("photo=lots", "not a number"), ("photo=-1", "must be a number >= 0"),
+                     ("photo=0,video=0", "no group has a share above 0"),
+                     ("photo=1,photo=2", "given twice"), ("photo=nan", "must be a number >= 0")):
+        with pytest.raises(ValueError, match=why) as info:
+            parse_mix(bad)
+        assert "accepted: GROUP=SHARE" in str(info.value)
+
+
+def test_dataset_draws_each_group_by_its_mix_share(corpus, tmp_path):
+    cache = build_cache([corpus], tmp_path / "cache")
+    video = next(i for i, e in enumerate(cache.entries) if e.group == "video")
+
+    def video_share(mix):
+        data = CorpusDataset(cache, crop=32, samples=300, seed=5, holdout=0, mix=mix)
+        return [int(data[i]["source"]) for i in range(300)].count(video) / 300
+
+    assert abs(video_share("photo=0.5,video=0.5") - 0.5) < 0.08
+    assert abs(video_share({"photo": 0.8, "video": 0.2}) - 0.2) < 0.07
+    assert video_share("video=1") == 1.0
+    assert abs(video_share(None) - 0.15 / 0.95) < 0.07  # the default, no animation here
+    with pytest.raises(MediaError, match="no usable source"):
+        CorpusDataset(cache, crop=32, holdout=0, mix="animation=1")  # a group this cache lacks

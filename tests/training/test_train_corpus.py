@@ -68,6 +68,30 @@ def test_max_minutes_stops_a_run_with_its_weights_written(corpus, tmp_path):
     assert Path(result["weights"]).is_file() and (tmp_path / "run" / "checkpoint.pt").is_file()
 
 
+def test_mix_is_recorded_resumed_and_refused_where_it_cannot_apply(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    run = tmp_path / "m"
+    result = train(_cfg(corpus, run, cache, mix="photo=1,video=0.5", steps=2))
+    assert read_config(result["weights"])["training"]["mix"] == {"photo": 1.0, "video": 0.5}
+    with pytest.raises(TrainError, match=r"different settings \(mix\)"):
+        train(_cfg(corpus, run, cache, steps=3, resume=True))
+    assert train(_cfg(corpus, run, cache, mix={"video": 0.5, "photo": 1.0}, steps=3,
+                      resume=True))["step"] == 3
+    with pytest.raises(TrainError, match="unknown group 'film'"):
+        train(_cfg(corpus, tmp_path / "bad", cache, mix="film=1"))
+    with pytest.raises(TrainError, match="--mix sets the shares of --corpus"):
+        train(dataclasses.replace(_cfg(corpus, tmp_path / "bad2", cache, mix="photo=1"),
+                                  corpus=[], data=[str(corpus)]))
+    done = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang",
+                           "--corpus", str(corpus), "--cache", str(cache), "--out",
+                           str(tmp_path / "cli"), "--crop", "32", "--batch-size", "2", "--steps",
+                           "1", "--samples-per-epoch", "8", "--mix", "photo=0.7,video=0.3", "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    head = read_config(tmp_path / "cli" / "zhang-tiny.safetensors")["training"]
+    assert head["mix"] == {"photo": 0.7, "video": 0.3}
+
+
 def test_degrade_is_recorded_resumed_and_refused_where_it_cannot_apply(corpus, tmp_path):
     cache = tmp_path / "cache"
     run = tmp_path / "d"
@@ -180,7 +204,8 @@ def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
 
     out = tmp_path / "recipe"
     assert main([str(out), "--corpus", str(corpus), "--stages", "zhang,lrcn", "--minutes",
-                 "0.01", "--crop", "32", "--batch-size", "2", "--warp-weight", "0.2"]) == 0
+                 "0.01", "--crop", "32", "--batch-size", "2", "--warp-weight", "0.2",
+                 "--mix", "photo=1"]) == 0
     import json
 
     report = json.loads((out / "report.json").read_text())
@@ -191,6 +216,7 @@ def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
     assert "degrade" not in zhang  # off unless asked (the recipe's default)
     lrcn = read_config(out / "lrcn" / "lrcn-tiny.safetensors")["training"]
     assert lrcn["loss_options"] == {"warp_weight": 0.2}
+    assert zhang["mix"] == lrcn["mix"] == {"photo": 1.0}  # --mix reaches every stage
     assert "CNN from" in lrcn["init"] and str(out / "zhang") in lrcn["init"]
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "CorpusDataset",
     "TrainingCache",
     "build_cache",
+    "parse_mix",
     "read_manifest",
 ]
 
@@ -79,6 +80,44 @@ MIN_COLOURED = 0.02
 DEFAULT_MIX = {"photo": 0.8, "video": 0.15, "animation": 0.05}
 DEFAULT_SEQUENCE_MIX = {"photo": 0.5, "video": 0.3, "animation": 0.2}
 PAN_STEP = 4  # pixels: one cell of the networks' 1/4-resolution output grid
+GROUPS = ("photo", "video", "animation")
+
+
+def parse_mix(text: str | dict[str, float] | None) -> dict[str, float] | None:
+    """``"photo=0.5,video=0.4,animation=0.1"`` (or such a dict) -> the share of samples per
+    group, checked; None stays None (the default mix). Groups left out get no samples; the
+    shares need not sum to 1 (they are normalised over the groups a cache holds)."""
+    if text is None:
+        return None
+    accepted = (f"accepted: GROUP=SHARE pairs separated by commas, GROUP one of "
+                f"{', '.join(GROUPS)}, SHARE a number >= 0, at least one > 0 "
+                f"(e.g. photo=0.5,video=0.4,animation=0.1)")
+    if isinstance(text, dict):
+        pairs = list(text.items())
+    else:
+        pairs = []
+        for part in (p.strip() for p in str(text).split(",")):
+            name, eq, value = part.partition("=")
+            if not eq:
+                raise ValueError(f"mix: {part!r} is not GROUP=SHARE; {accepted}")
+            try:
+                pairs.append((name.strip(), float(value)))
+            except ValueError:
+                raise ValueError(f"mix: the share of {name.strip()!r} is not a number "
+                                 f"({value.strip()!r}); {accepted}") from None
+    mix: dict[str, float] = {}
+    for name, share in pairs:
+        if name not in GROUPS:
+            raise ValueError(f"mix: unknown group {name!r}; {accepted}")
+        if name in mix:
+            raise ValueError(f"mix: {name!r} is given twice; {accepted}")
+        if not (isinstance(share, (int, float)) and np.isfinite(share) and share >= 0):
+            raise ValueError(f"mix: the share of {name!r} must be a number >= 0, got {share!r}; "
+                             f"{accepted}")
+        mix[name] = float(share)
+    if not any(v > 0 for v in mix.values()):
+        raise ValueError(f"mix: no group has a share above 0; {accepted}")
+    return mix
 
 
 def read_manifest(root: Path) -> dict[str, dict[str, str]] | None:
@@ -347,7 +386,7 @@ class CorpusDataset(torch.utils.data.Dataset):
         self.degrade = degrade
         self.epoch = 0
         default = DEFAULT_MIX if seq_len == 1 else DEFAULT_SEQUENCE_MIX
-        mix = dict(mix or default)
+        mix = dict(parse_mix(mix) or default)
         order = sorted(range(len(cache.entries)), key=lambda i: cache.entries[i].sha256)
         held = {i for k, i in enumerate(order)
                 if cache.entries[i].group == "photo" and holdout and k % holdout == 0}
