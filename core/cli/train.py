@@ -73,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --corpus: the share of training samples per group, e.g. "
                    "photo=0.5,video=0.4,animation=0.1 (default photo=0.8,video=0.15,"
                    "animation=0.05; for sequences photo=0.5,video=0.3,animation=0.2)")
+    p.add_argument("--distill", metavar="TEACHER",
+                   help="a zhang student learns the per-pixel colour distribution of this "
+                   "zhang or lrcn weights file (an lrcn teacher frame by frame)")
+    p.add_argument("--distill-weight", type=float, default=1.0, metavar="W",
+                   help="with --distill: the loss is W x KL(teacher || student) + (1 - W) x "
+                   "the model's own (default 1: the teacher alone)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
                    help="bf16: mixed precision (bfloat16 forward, float32 weights and loss); "
                    "auto: bf16 where the CPU or GPU computes it natively (AMX, AVX512-BF16), "
@@ -132,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         rebalance=args.rebalance, fps=args.fps,
         max_frames=args.max_frames, seed=args.seed, checkpoint_every=args.checkpoint_every,
         val_every=args.val_every, device=args.device, precision=args.precision, ema=args.ema,
-        degrade=args.degrade, mix=args.mix,
+        degrade=args.degrade, mix=args.mix, distill=args.distill,
+        distill_weight=args.distill_weight,
         progress="quiet" if args.quiet else args.progress, resume=args.resume,
     )
     try:

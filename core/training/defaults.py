@@ -186,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of training samples per corpus group, e.g. "
                    "photo=0.5,video=0.4,animation=0.1 (default: the cache's, photo 0.8 / video "
                    "0.15 / animation 0.05 for the CNNs, 0.5 / 0.3 / 0.2 for the LSTM)")
+    p.add_argument("--distill", type=Path, metavar="TEACHER",
+                   help="zhang stage: learn the per-pixel colour distribution of this zhang or "
+                   "lrcn weights file (an lrcn teacher frame by frame), e.g. the shipped "
+                   "lrcn-tiny, whose LSTM corrects its CNN's colours on single frames too")
+    p.add_argument("--distill-weight", type=float, default=1.0, metavar="W",
+                   help="with --distill: W x KL(teacher || student) + (1 - W) x the "
+                   "rebalanced loss (default 1)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
     if args.preset is None:
@@ -240,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             model="zhang", preset=args.preset, data=[], out=str(run), crop=args.crop,
             batch_size=args.batch_size, lr=args.lr, max_minutes=args.minutes,
             init=str(init) if init else None, seed=seed_for(init),
+            distill=str(args.distill) if args.distill else None,
+            distill_weight=args.distill_weight,
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
     if "lrcn" in stages:
         cnn = _newest_cnn(args.out, args.preset)

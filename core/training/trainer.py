@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.host import accepted_options, get_host
 from colorvid.core.interfaces import Loss
@@ -123,6 +124,12 @@ class TrainConfig:
     # Share of corpus training samples per group ({"photo": .., "video": .., "animation": ..};
     # data/cache.py parse_mix). None: the cache's default (DEFAULT_MIX, DEFAULT_SEQUENCE_MIX).
     mix: dict[str, float] | None = None
+    # Distillation: a teacher weights file (a zhang file, or an lrcn file read frame by frame,
+    # its LSTM starting from an empty state on each frame) whose per-pixel class distribution
+    # a zhang student learns to match, KL(teacher || student) on the 1/4 grid, at weight
+    # ``distill_weight`` beside (1 - distill_weight) x the model's own loss. None: off.
+    distill: str | None = None
+    distill_weight: float = 1.0
     progress: str = "bar"  # bar | json | quiet
     resume: bool = False
 
@@ -144,6 +151,9 @@ class TrainConfig:
             from colorvid.core.training.data.cache import parse_mix
 
             out["mix"] = dict(sorted(parse_mix(self.mix).items()))
+        if self.distill:  # the same
+            out["distill"] = {"teacher": str(Path(self.distill).resolve()),
+                              "weight": self.distill_weight}
         return out
 
 
@@ -207,6 +217,7 @@ class Trainer:
         uses_prior = self.adapter.uses_prior and config.rebalance
         self.prior = self._estimate_prior() if uses_prior else None
         self.loss = self._build_loss()
+        self.teacher = self._build_teacher()
         self.adapter.net.to(self.device)
         if self.precision == "bf16":
             # Channels-last: a bf16 training step of Zhang tiny / small / full at 128 px ran
@@ -236,6 +247,51 @@ class Trainer:
             self._restore()
 
     # -- setup ----------------------------------------------------------------------------------
+    def _build_teacher(self) -> TrainAdapter | None:
+        """The distillation teacher (``distill``): its network, frozen, in eval mode."""
+        cfg = self.cfg
+        if not cfg.distill:
+            return None
+        from colorvid.core.weights import read_config
+
+        if cfg.model != "zhang":
+            raise TrainError(f"--distill trains a zhang student (313-bin logits on the same "
+                             f"grid); model {cfg.model!r} is not one: train it without --distill")
+        if not (isinstance(cfg.distill_weight, (int, float)) and
+                0.0 < cfg.distill_weight <= 1.0):
+            raise TrainError(f"distill weight is the share of the loss given to the teacher, "
+                             f"above 0 and at most 1 (e.g. 0.5), got {cfg.distill_weight!r}")
+        path = Path(cfg.distill)
+        if not path.is_file():
+            raise TrainError(f"--distill {path}: no such weights file (a zhang or lrcn "
+                             "safetensors file)")
+        try:
+            header = read_config(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable header is the same user error
+            raise TrainError(f"--distill {path}: not a colorvid weights file ({exc})") from None
+        model, preset = header.get("model"), header.get("preset")
+        if model not in ("zhang", "lrcn") or not preset:
+            raise TrainError(f"--distill {path}: a teacher is a zhang or lrcn weights file; "
+                             f"this one holds model {model!r}")
+        if header.get("bins_sha256") not in (None, AB_BINS_SHA256):
+            raise TrainError(f"--distill {path}: its classes are not this build's 313 ab bins")
+        teacher = make_adapter(model, preset, str(path), {"train_cnn": False})
+        teacher.net.requires_grad_(False)
+        teacher.net.eval().to(self.device)
+        if self.precision == "bf16":
+            teacher.net.to(memory_format=torch.channels_last)
+        return teacher
+
+    def _teacher_logits(self, L: Tensor) -> Tensor:
+        """The teacher's class logits of each frame of L ``(N, 1, c, c)``, ``(N, 313, h, w)``:
+        an LRCN's sequence logits of that frame alone (what a per-frame student can learn)."""
+        net = self.teacher.net
+        if self.teacher.model == "lrcn":
+            logits = net.frame_logits(L)
+            seq, _ = net.temporal(logits[:, None])
+            return seq[:, 0]
+        return net.logits(L)
+
     def _check_resume_target(self) -> None:
         ckpt = self.out / CHECKPOINT
         if ckpt.exists() and not self.cfg.resume:
@@ -434,6 +490,9 @@ class Trainer:
             training["degrade"] = cfg.degrade
         if cfg.mix:
             training["mix"] = dict(sorted(cfg.mix.items()))
+        if self.teacher is not None:
+            training["distill"] = {"teacher": str(cfg.distill), "teacher_model":
+                                   self.teacher.model, "weight": cfg.distill_weight}
         with self.averaged():
             return self.adapter.save(self.out / f"{cfg.model}-{cfg.preset}.safetensors",
                                      self.prior, training, self._inherited_decoding())
@@ -558,7 +617,15 @@ class Trainer:
             raise TrainError(f"loss {self.loss_name!r} reads {missing}, which model "
                              f"{self.cfg.model!r} does not output (it gives {sorted(outputs)})")
         targets = {k: v.to(self.device) for k, v in self.adapter.targets(batch).items()}
-        return self.loss(outputs, targets)
+        if self.teacher is None:
+            return self.loss(outputs, targets)
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                             enabled=self.precision == "bf16"):
+            taught = self._teacher_logits(L.flatten(0, 1))
+        log_q = torch.log_softmax(taught.float(), dim=1)
+        kl = (log_q.exp() * (log_q - torch.log_softmax(outputs["logits"], dim=1))).sum(1).mean()
+        w = float(self.cfg.distill_weight)
+        return kl if w == 1.0 else w * kl + (1.0 - w) * self.loss(outputs, targets)
 
     def validate(self) -> float | None:
         if self.val_set is None:

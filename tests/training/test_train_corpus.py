@@ -129,6 +129,54 @@ def test_lrcn_with_frozen_cnn_learns_only_the_lstm(corpus, tmp_path):
     assert not torch.equal(lrcn["head.weight"], torch.zeros_like(lrcn["head.weight"]))
 
 
+def test_distill_learns_the_teachers_distribution_and_refuses_what_it_cannot_teach(corpus,
+                                                                                  tmp_path):
+    import json
+
+    cache = tmp_path / "cache"
+    zhang = train(_cfg(corpus, tmp_path / "z", cache, steps=2))["weights"]
+    # A student that starts as its teacher (weights unmoved) is at KL 0 on the validation photos
+    # (both in eval mode); the header records the teacher.
+    still = train(_cfg(corpus, tmp_path / "same", cache, init=zhang, distill=zhang, lr=1e-30,
+                       steps=1, val_every=1))
+    assert abs(still["val_loss"]) < 1e-5
+    head = read_config(still["weights"])["training"]["distill"]
+    assert head == {"teacher": zhang, "teacher_model": "zhang", "weight": 1.0}
+    # An LRCN teacher is read frame by frame: its LSTM's correction is what the student learns.
+    lrcn = train(_cfg(corpus, tmp_path / "l", cache, model="lrcn", seq_len=3, init=zhang,
+                      train_cnn=False, steps=2, lr=1e-2))["weights"]
+    taught = train(_cfg(corpus, tmp_path / "t", cache, init=zhang, distill=lrcn, lr=1e-30,
+                        steps=1, val_every=1, distill_weight=1.0))
+    assert taught["val_loss"] > 1e-6
+    mixed = train(_cfg(corpus, tmp_path / "mx", cache, init=zhang, distill=lrcn,
+                       distill_weight=0.5, steps=2))
+    assert np.isfinite(mixed["loss"])
+    assert read_config(mixed["weights"])["training"]["distill"]["teacher_model"] == "lrcn"
+    losses = [json.loads(line)["loss"] for line in
+              (tmp_path / "mx" / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    with pytest.raises(TrainError, match=r"different settings \(distill\)"):
+        train(_cfg(corpus, tmp_path / "mx", cache, init=zhang, steps=3, resume=True))
+    for kw, why in ((dict(model="lrcn", seq_len=2, distill=zhang), "trains a zhang student"),
+                    (dict(distill=str(tmp_path / "none.safetensors")), "no such weights file"),
+                    (dict(distill=zhang, distill_weight=0.0), "above 0 and at most 1"),
+                    (dict(distill=zhang, distill_weight=1.5), "above 0 and at most 1")):
+        with pytest.raises(TrainError, match=why):
+            train(_cfg(corpus, tmp_path / "bad", cache, **kw))
+    larsson = train(_cfg(corpus, tmp_path / "ls", cache, model="larsson", steps=1))["weights"]
+    with pytest.raises(TrainError, match="a teacher is a zhang or lrcn weights file"):
+        train(_cfg(corpus, tmp_path / "bad2", cache, distill=larsson))
+    done = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang",
+                           "--corpus", str(corpus), "--cache", str(cache), "--out",
+                           str(tmp_path / "cli"), "--crop", "32", "--batch-size", "2", "--steps",
+                           "1", "--samples-per-epoch", "8", "--init", zhang, "--distill", lrcn,
+                           "--distill-weight", "0.75", "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    cli = read_config(tmp_path / "cli" / "zhang-tiny.safetensors")["training"]["distill"]
+    assert cli == {"teacher": lrcn, "teacher_model": "lrcn", "weight": 0.75}
+
+
 def test_cli_train_corpus_and_its_errors(corpus, tmp_path):
     cmd = [sys.executable, "-m", "colorvid", "train", "--model", "zhang", "--corpus", str(corpus),
            "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run"), "--crop", "32",
