@@ -65,6 +65,16 @@ class RebalancedCE(Loss):
         return rebalanced_cross_entropy(logits, ab, weights, self.k, self.sigma)
 
 
+def anchor_kl(cnn_logits: Tensor, seq_logits: Tensor) -> Tensor:
+    """Mean per-pixel KL(softmax(cnn) || softmax(seq)), the CNN's side detached; (N, q, h, w)
+    logits of the same frames (the sequence's may be its last frames only)."""
+    cnn = cnn_logits.detach()
+    if cnn.shape[0] != seq_logits.shape[0]:  # seq_mode "last": one frame per sequence
+        cnn = cnn.view(seq_logits.shape[0], -1, *cnn.shape[1:])[:, -1]
+    log_p = torch.log_softmax(cnn.float(), dim=1)
+    return (log_p.exp() * (log_p - torch.log_softmax(seq_logits.float(), dim=1))).sum(1).mean()
+
+
 class LRCNLoss(Loss):
     """LRCN: beta L_cl + (1 - beta) L_seq + warp_weight L_warp, beta = 0.8 (the paper).
 
@@ -79,17 +89,26 @@ class LRCNLoss(Loss):
     pixels whose ground truth did not change (|dL| and |dab| under 2 Lab units at the loss's
     resolution), where any change of output colour is flicker. It needs the rebalanced L_seq
     beside it: alone it is minimised by grey.
+
+    ``anchor_weight`` adds that weight times KL(CNN || LSTM), the per-pixel divergence of the
+    sequence distribution from the CNN's own on the same frame (the CNN's side held fixed): the
+    LSTM may then smooth colour over time but not repaint a frame. Without it the shipped LSTM
+    learned a warm per-frame shift that helped faces and turned grass and foliage olive (model
+    card, session 14).
     """
 
     requires = ("logits", "seq_logits")
 
     def __init__(self, class_weights: Tensor | None = None, beta: float = 0.8, k: int = 5,
                  sigma: float = 5.0, rebalance_seq: bool = True, warp_weight: float = 0.05,
-                 temperature: float = 0.38) -> None:
+                 temperature: float = 0.38, anchor_weight: float = 0.0) -> None:
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"lrcn loss: beta must be in [0, 1], got {beta}")
         if warp_weight < 0:
             raise ValueError(f"lrcn loss: warp_weight must be >= 0, got {warp_weight}")
+        if not anchor_weight >= 0:
+            raise ValueError(f"lrcn loss: anchor_weight must be >= 0, got {anchor_weight}")
+        self.anchor_weight = float(anchor_weight)
         self.cl = RebalancedCE(class_weights, k, sigma)
         self.beta, self.k, self.sigma = beta, k, sigma
         self.rebalance_seq, self.warp_weight, self.temperature = (
@@ -107,6 +126,8 @@ class LRCNLoss(Loss):
             loss = loss + self.beta * self.cl(outputs, batch)
         if self.warp_weight > 0 and "seq_shape" in batch:
             loss = loss + self.warp_weight * self.warp_loss(seq_logits, seq_ab, batch)
+        if self.anchor_weight > 0:
+            loss = loss + self.anchor_weight * anchor_kl(outputs["logits"], seq_logits)
         return loss
 
     def warp_loss(self, seq_logits: Tensor, seq_ab: Tensor, batch: Mapping[str, Tensor]

@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warp-weight", type=float, default=None,
                    help="lrcn stage: weight of the warping loss (default: the loss's, 0.05)")
+    p.add_argument("--anchor-weight", type=float, default=None,
+                   help="lrcn stage: weight of KL(CNN || LSTM) on each frame, which keeps the "
+                   "LSTM from repainting a frame (default: the loss's, 0)")
     p.add_argument("--init", type=Path, default=None,
                    help="zhang weights to continue from (default: the shipped ones)")
     p.add_argument("--larsson-init", type=Path, default=None,
@@ -260,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         run = args.out / "lrcn"
         _run("lrcn", TrainConfig(
             model="lrcn", preset=args.preset, data=[], out=str(run), crop=min(args.crop, 128),
-            loss_options={} if args.warp_weight is None else {"warp_weight": args.warp_weight},
+            loss_options={k: v for k, v in (("warp_weight", args.warp_weight),
+                                             ("anchor_weight", args.anchor_weight))
+                          if v is not None},
             batch_size=4, seq_len=6, lr=1e-3, max_minutes=args.minutes,
             init=str(shipped if previous else cnn), cnn_init=str(cnn) if previous else None,
             train_cnn=False, seed=seed_for(shipped if previous else None),

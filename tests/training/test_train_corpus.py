@@ -246,6 +246,33 @@ def test_lrcn_seq_loss_is_rebalanced_when_weights_are_given():
         colorvid.create_loss("lrcn", warp_weight=-1)
 
 
+def test_lrcn_anchor_weight_adds_the_divergence_from_the_cnn_on_each_frame():
+    from colorvid.plugins.losses import anchor_kl
+
+    g = torch.Generator().manual_seed(1)
+    cnn = torch.randn(4, 313, 3, 3, generator=g, requires_grad=True)
+    batch = {"ab": torch.randn(4, 2, 12, 12, generator=g) * 20}
+    batch["seq_ab"] = batch["ab"]
+    assert float(anchor_kl(cnn, cnn)) == pytest.approx(0.0, abs=1e-6)
+    seq = (cnn.detach() + torch.randn(4, 313, 3, 3, generator=g)).requires_grad_(True)
+    plain = colorvid.create_loss("lrcn", warp_weight=0.0)
+    anchored = colorvid.create_loss("lrcn", warp_weight=0.0, anchor_weight=2.0)
+    outputs = {"logits": cnn, "seq_logits": seq}
+    kl = anchor_kl(cnn, seq)
+    # the divergence, independently: sum p (log p - log q) over the 313 classes, mean over pixels
+    p, q = torch.softmax(cnn.detach(), 1), torch.softmax(seq.detach(), 1)
+    assert float(kl) == pytest.approx(float((p * (p.log() - q.log())).sum(1).mean()), rel=1e-4)
+    assert float(anchored(outputs, batch)) == pytest.approx(
+        float(plain(outputs, batch)) + 2.0 * float(kl), rel=1e-5)
+    anchor_kl(cnn, seq).backward()
+    assert cnn.grad is None and seq.grad is not None  # the CNN's side is the fixed anchor
+    # seq_mode "last": one sequence frame against the last CNN frame of each sequence
+    assert float(anchor_kl(cnn, cnn.detach().view(2, 2, 313, 3, 3)[:, -1])) == pytest.approx(
+        0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="anchor_weight must be >= 0"):
+        colorvid.create_loss("lrcn", anchor_weight=-0.5)
+
+
 def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
     from colorvid.core.training.defaults import main
     from colorvid.core.weights import default_weights_path
@@ -253,7 +280,7 @@ def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
     out = tmp_path / "recipe"
     assert main([str(out), "--corpus", str(corpus), "--stages", "zhang,lrcn", "--minutes",
                  "0.01", "--crop", "32", "--batch-size", "2", "--warp-weight", "0.2",
-                 "--mix", "photo=1"]) == 0
+                 "--anchor-weight", "1.5", "--mix", "photo=1"]) == 0
     import json
 
     report = json.loads((out / "report.json").read_text())
@@ -263,7 +290,7 @@ def test_recipe_runs_its_stages_with_the_warp_weight(corpus, tmp_path):
     assert zhang["cumulative"]["runs"] == shipped["runs"] + 1  # continued the shipped file
     assert "degrade" not in zhang  # off unless asked (the recipe's default)
     lrcn = read_config(out / "lrcn" / "lrcn-tiny.safetensors")["training"]
-    assert lrcn["loss_options"] == {"warp_weight": 0.2}
+    assert lrcn["loss_options"] == {"warp_weight": 0.2, "anchor_weight": 1.5}
     assert zhang["mix"] == lrcn["mix"] == {"photo": 1.0}  # --mix reaches every stage
     assert "CNN from" in lrcn["init"] and str(out / "zhang") in lrcn["init"]
 
