@@ -127,7 +127,8 @@ def test_loss_options_reach_the_loss_and_the_weights_header(carphone_clip, tmp_p
     header = read_config(out / "lrcn-tiny.safetensors")
     assert header["training"]["loss_options"] == {"warp_weight": 0.3}
     with pytest.raises(TrainError, match=r"does not take option\(s\) warp_wieght; it accepts: "
-                       r"beta, k, rebalance_seq, sigma, temperature, warp_weight"):
+                       r"anchor_weight, beta, k, rebalance_seq, sigma, temperature, "
+                       r"warp_weight"):
         Trainer(_config(carphone_clip, tmp_path / "x", model="lrcn", seq_len=3,
                         loss_options={"warp_wieght": 0.3}))
     with pytest.raises(TrainError, match="warp_weight must be >= 0"):
