@@ -46,6 +46,18 @@ def _cfg(corpus: Path, out: Path, cache: Path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+def _cli_train_header(corpus: Path, cache: Path, out: Path, *extra: str) -> dict:
+    """``colorvid train`` (zhang, one step) on the corpus with ``extra`` options; the header's
+    training record of what it wrote."""
+    done = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang",
+                           "--corpus", str(corpus), "--cache", str(cache), "--out", str(out),
+                           "--crop", "32", "--batch-size", "2", "--steps", "1",
+                           "--samples-per-epoch", "8", *extra, "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return read_config(out / "zhang-tiny.safetensors")["training"]
+
+
 def test_corpus_run_records_cumulative_steps_samples_and_hours(corpus, tmp_path):
     cache = tmp_path / "cache"
     first = train(_cfg(corpus, tmp_path / "a", cache))
@@ -82,13 +94,7 @@ def test_mix_is_recorded_resumed_and_refused_where_it_cannot_apply(corpus, tmp_p
     with pytest.raises(TrainError, match="--mix sets the shares of --corpus"):
         train(dataclasses.replace(_cfg(corpus, tmp_path / "bad2", cache, mix="photo=1"),
                                   corpus=[], data=[str(corpus)]))
-    done = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang",
-                           "--corpus", str(corpus), "--cache", str(cache), "--out",
-                           str(tmp_path / "cli"), "--crop", "32", "--batch-size", "2", "--steps",
-                           "1", "--samples-per-epoch", "8", "--mix", "photo=0.7,video=0.3", "-q"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    head = read_config(tmp_path / "cli" / "zhang-tiny.safetensors")["training"]
+    head = _cli_train_header(corpus, cache, tmp_path / "cli", "--mix", "photo=0.7,video=0.3")
     assert head["mix"] == {"photo": 0.7, "video": 0.3}
 
 
@@ -107,13 +113,7 @@ def test_degrade_is_recorded_resumed_and_refused_where_it_cannot_apply(corpus, t
         train(dataclasses.replace(_cfg(corpus, tmp_path / "bad2", cache, degrade=0.5),
                                   corpus=[], data=[str(corpus)]))
     # the CLI passes it on
-    done = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang",
-                           "--corpus", str(corpus), "--cache", str(cache), "--out",
-                           str(tmp_path / "cli"), "--crop", "32", "--batch-size", "2", "--steps",
-                           "1", "--samples-per-epoch", "8", "--degrade", "0.25", "-q"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    header = read_config(tmp_path / "cli" / "zhang-tiny.safetensors")["training"]
+    header = _cli_train_header(corpus, cache, tmp_path / "cli", "--degrade", "0.25")
     assert header["degrade"] == 0.25
 
 
@@ -166,14 +166,8 @@ def test_distill_learns_the_teachers_distribution_and_refuses_what_it_cannot_tea
     larsson = train(_cfg(corpus, tmp_path / "ls", cache, model="larsson", steps=1))["weights"]
     with pytest.raises(TrainError, match="a teacher is a zhang or lrcn weights file"):
         train(_cfg(corpus, tmp_path / "bad2", cache, distill=larsson))
-    done = subprocess.run([sys.executable, "-m", "colorvid", "train", "--model", "zhang",
-                           "--corpus", str(corpus), "--cache", str(cache), "--out",
-                           str(tmp_path / "cli"), "--crop", "32", "--batch-size", "2", "--steps",
-                           "1", "--samples-per-epoch", "8", "--init", zhang, "--distill", lrcn,
-                           "--distill-weight", "0.75", "-q"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    cli = read_config(tmp_path / "cli" / "zhang-tiny.safetensors")["training"]["distill"]
+    cli = _cli_train_header(corpus, cache, tmp_path / "cli", "--init", zhang, "--distill", lrcn,
+                            "--distill-weight", "0.75")["distill"]
     assert cli == {"teacher": lrcn, "teacher_model": "lrcn", "weight": 0.75}
 
 
