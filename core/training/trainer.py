@@ -627,6 +627,14 @@ class Trainer:
         w = float(self.cfg.distill_weight)
         return kl if w == 1.0 else w * kl + (1.0 - w) * self.loss(outputs, targets)
 
+    def _train_mode(self) -> None:
+        """The network in train mode, its frozen modules in eval mode: a frozen CNN
+        (``--freeze-cnn``) keeps its batch-norm running statistics as well as its weights, so
+        the LRCN's per-frame colours stay those of the Zhang file it started from."""
+        self.adapter.net.train()
+        for module in self.adapter.frozen():
+            module.eval()
+
     def validate(self) -> float | None:
         if self.val_set is None:
             return None
@@ -638,7 +646,7 @@ class Trainer:
                 items = [self.val_set[i] for i in range(b * bs, min(len(self.val_set),
                                                                     (b + 1) * bs))]
                 losses.append(float(self._loss_of(collate_sequences(items))))
-        self.adapter.net.train()
+        self._train_mode()
         return sum(losses) / len(losses)
 
     def _prefetch(self, order: list[int], start: int) -> concurrent.futures.Future:
@@ -662,7 +670,7 @@ class Trainer:
                                   world_size=self.world)
         log = _Log(self.out / "metrics.jsonl" if self.rank == 0 else None, cfg.progress,
                    self.steps, self.step)
-        self.adapter.net.train()
+        self._train_mode()
         last: dict[str, Any] = {}
         self._clock = (time.process_time(), time.perf_counter())
         data_s = step_s = 0.0

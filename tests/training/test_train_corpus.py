@@ -126,6 +126,9 @@ def test_lrcn_with_frozen_cnn_learns_only_the_lstm(corpus, tmp_path):
 
     z, lrcn = load_file(zhang), load_file(result["weights"])
     assert torch.equal(lrcn["cnn.model1.0.weight"], z["model1.0.weight"])  # CNN untouched
+    for key in z:  # its batch-norm statistics too (the CNN runs in eval mode)
+        if "running" in key or "num_batches" in key:
+            assert torch.equal(lrcn[f"cnn.{key}"], z[key]), key
     assert not torch.equal(lrcn["head.weight"], torch.zeros_like(lrcn["head.weight"]))
 
 
