@@ -22,7 +22,8 @@ from colorvid.core.color import lab_to_rgb
 from colorvid.core.interfaces import Loss
 from colorvid.kernels import rebalanced_cross_entropy
 
-__all__ = ["LarssonKL", "LRCNLoss", "RebalancedCE", "hue_chroma_histograms", "to_resolution"]
+__all__ = ["LarssonKL", "LRCNLoss", "RebalancedCE", "class_kl", "hue_chroma_histograms",
+           "to_resolution"]
 
 
 def to_resolution(x: Tensor, like: Tensor) -> Tensor:
@@ -65,14 +66,12 @@ class RebalancedCE(Loss):
         return rebalanced_cross_entropy(logits, ab, weights, self.k, self.sigma)
 
 
-def anchor_kl(cnn_logits: Tensor, seq_logits: Tensor) -> Tensor:
-    """Mean per-pixel KL(softmax(cnn) || softmax(seq)), the CNN's side detached; (N, q, h, w)
-    logits of the same frames (the sequence's may be its last frames only)."""
-    cnn = cnn_logits.detach()
-    if cnn.shape[0] != seq_logits.shape[0]:  # seq_mode "last": one frame per sequence
-        cnn = cnn.view(seq_logits.shape[0], -1, *cnn.shape[1:])[:, -1]
-    log_p = torch.log_softmax(cnn.float(), dim=1)
-    return (log_p.exp() * (log_p - torch.log_softmax(seq_logits.float(), dim=1))).sum(1).mean()
+def class_kl(target_logits: Tensor, logits: Tensor) -> Tensor:
+    """Mean per-pixel KL(softmax(target) || softmax(logits)) over the classes of ``(N, q, h, w)``
+    logits, in float32, the target's side detached (a fixed reference: the LRCN's anchor to its
+    CNN, a distillation teacher)."""
+    log_p = torch.log_softmax(target_logits.detach().float(), dim=1)
+    return (log_p.exp() * (log_p - torch.log_softmax(logits.float(), dim=1))).sum(1).mean()
 
 
 class LRCNLoss(Loss):
@@ -127,7 +126,10 @@ class LRCNLoss(Loss):
         if self.warp_weight > 0 and "seq_shape" in batch:
             loss = loss + self.warp_weight * self.warp_loss(seq_logits, seq_ab, batch)
         if self.anchor_weight > 0:
-            loss = loss + self.anchor_weight * anchor_kl(outputs["logits"], seq_logits)
+            cnn = outputs["logits"]
+            if cnn.shape[0] != seq_logits.shape[0]:  # seq_mode "last": one frame per sequence
+                cnn = cnn.view(seq_logits.shape[0], -1, *cnn.shape[1:])[:, -1]
+            loss = loss + self.anchor_weight * class_kl(cnn, seq_logits)
         return loss
 
     def warp_loss(self, seq_logits: Tensor, seq_ab: Tensor, batch: Mapping[str, Tensor]

@@ -50,6 +50,7 @@ from colorvid.core.training.data import (
     find_media,
     split_by_video,
 )
+from colorvid.plugins.losses import class_kl
 
 __all__ = ["PRECISIONS", "TrainConfig", "TrainError", "Trainer", "resolve_precision", "train"]
 
@@ -622,8 +623,7 @@ class Trainer:
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                              enabled=self.precision == "bf16"):
             taught = self._teacher_logits(L.flatten(0, 1))
-        log_q = torch.log_softmax(taught.float(), dim=1)
-        kl = (log_q.exp() * (log_q - torch.log_softmax(outputs["logits"], dim=1))).sum(1).mean()
+        kl = class_kl(taught, outputs["logits"])
         w = float(self.cfg.distill_weight)
         return kl if w == 1.0 else w * kl + (1.0 - w) * self.loss(outputs, targets)
 

@@ -244,28 +244,31 @@ def test_lrcn_seq_loss_is_rebalanced_when_weights_are_given():
 
 
 def test_lrcn_anchor_weight_adds_the_divergence_from_the_cnn_on_each_frame():
-    from colorvid.plugins.losses import anchor_kl
+    from colorvid.plugins.losses import class_kl
 
     g = torch.Generator().manual_seed(1)
     cnn = torch.randn(4, 313, 3, 3, generator=g, requires_grad=True)
     batch = {"ab": torch.randn(4, 2, 12, 12, generator=g) * 20}
     batch["seq_ab"] = batch["ab"]
-    assert float(anchor_kl(cnn, cnn)) == pytest.approx(0.0, abs=1e-6)
+    assert float(class_kl(cnn, cnn)) == pytest.approx(0.0, abs=1e-6)
     seq = (cnn.detach() + torch.randn(4, 313, 3, 3, generator=g)).requires_grad_(True)
     plain = colorvid.create_loss("lrcn", warp_weight=0.0)
     anchored = colorvid.create_loss("lrcn", warp_weight=0.0, anchor_weight=2.0)
     outputs = {"logits": cnn, "seq_logits": seq}
-    kl = anchor_kl(cnn, seq)
+    kl = class_kl(cnn, seq)
     # the divergence, independently: sum p (log p - log q) over the 313 classes, mean over pixels
     p, q = torch.softmax(cnn.detach(), 1), torch.softmax(seq.detach(), 1)
     assert float(kl) == pytest.approx(float((p * (p.log() - q.log())).sum(1).mean()), rel=1e-4)
     assert float(anchored(outputs, batch)) == pytest.approx(
         float(plain(outputs, batch)) + 2.0 * float(kl), rel=1e-5)
-    anchor_kl(cnn, seq).backward()
+    class_kl(cnn, seq).backward()
     assert cnn.grad is None and seq.grad is not None  # the CNN's side is the fixed anchor
-    # seq_mode "last": one sequence frame against the last CNN frame of each sequence
-    assert float(anchor_kl(cnn, cnn.detach().view(2, 2, 313, 3, 3)[:, -1])) == pytest.approx(
-        0.0, abs=1e-6)
+    # seq_mode "last": each sequence's one LSTM frame against its last CNN frame
+    last = seq.detach()[[1, 3]]
+    two = {"logits": cnn.detach(), "seq_logits": last}
+    batch2 = {"ab": batch["ab"], "seq_ab": batch["ab"][[1, 3]]}
+    assert float(anchored(two, batch2)) == pytest.approx(
+        float(plain(two, batch2)) + 2.0 * float(class_kl(cnn.detach()[[1, 3]], last)), rel=1e-5)
     with pytest.raises(ValueError, match="anchor_weight must be >= 0"):
         colorvid.create_loss("lrcn", anchor_weight=-0.5)
 
