@@ -20,7 +20,6 @@ import argparse
 import math
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 import colorvid
 from colorvid.core.bins import ab_bins
 from colorvid.core.color import lab_to_rgb, rgb_to_lab
+from colorvid.core.video.decode import read_frames
 
 RENDERS = ("square256", "short256", "short192", "short160")
 DECODINGS = [("mean", a, t, s)
@@ -36,23 +36,11 @@ DECODINGS += [("lobe", 1.0, 0.7, s) for s in (1.0, 1.5)]
 SHIPPED = ("mean", 1.0, 0.7, 1.5)
 
 
-def read_frames(path: Path, frames: int, stride: int) -> torch.Tensor:
-    """RGB frames ``(T, 3, H, W)`` in [0, 1], float64."""
-    out = []
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i % stride == 0:
-                out.append(torch.from_numpy(frame.to_ndarray(format="rgb24")))
-            if len(out) == frames:
-                break
-    return torch.stack(out).permute(0, 3, 1, 2).double() / 255.0
-
-
 def render(L: torch.Tensor, kind: str) -> torch.Tensor:
     """L resized as the variant renders it: a square, or the aspect kept (multiples of 8)."""
     side = int(kind[-3:])
     if kind.startswith("square"):
-        size = (side, side)
+        size = (side, side)  # what Colorizer.to_render does at render_size 256
     else:
         scale = side / min(L.shape[-2:])
         size = tuple(max(8, round(n * scale / 8) * 8) for n in L.shape[-2:])
@@ -82,13 +70,14 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=2)
     args = parser.parse_args()
     zhang = colorvid.create_colorizer("zhang")
-    bias = zhang.net.decode_bias.clone().view(1, -1, 1, 1) / zhang.prior_correction  # -log w
+    prior = zhang.weights_extras["prior"]  # the class weights w the rebalanced loss used
     centres = ab_bins().float()
     metrics = {m: colorvid.create_metric(m) for m in ("hue_accuracy", "chroma_ratio", "psnr")}
     variants = [(r, *SHIPPED) for r in RENDERS[1:]] + [(RENDERS[0], *d) for d in DECODINGS]
     rows = {v: [] for v in variants}
     for clip in args.clips:
-        ref = read_frames(clip, args.frames, args.stride)
+        frames = [rgb for _, rgb in read_frames(clip, count=args.frames, stride=args.stride)]
+        ref = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).double() / 255.0
         L = rgb_to_lab(ref.float())[:, :1]
         grey = lab_to_rgb(torch.cat((L, 0 * L, 0 * L), 1)).double()
         grey_psnr = metrics["psnr"].compute(grey, ref)
@@ -96,9 +85,12 @@ def main() -> None:
                   for r in RENDERS}
         for variant in variants:
             kind, mode, a, t, s = variant
-            p = torch.softmax((logits[kind] + a * bias) / t, 1)
-            ab = (torch.einsum("bqhw,qc->bchw", p, centres) if mode == "mean"
-                  else lobe_mean(p, centres))
+            zhang.net.set_prior_correction(a, prior)  # the shipped decoder, a varied
+            if mode == "mean":
+                ab = zhang.net.decode(logits[kind], "annealed_mean", t)
+            else:
+                p = torch.softmax((logits[kind] + zhang.net.decode_bias.view(1, -1, 1, 1)) / t, 1)
+                ab = lobe_mean(p, centres)
             ab = F.interpolate(ab * s, size=L.shape[-2:], mode="bilinear", align_corners=False)
             pred = lab_to_rgb(torch.cat((L, ab), 1)).double()
             scores = {n: m.compute(pred, ref) for n, m in metrics.items()}
