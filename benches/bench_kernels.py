@@ -6,28 +6,29 @@ table printed at the end: the speed-up over the reference, the peak memory one s
 its ratio to the reference's), and the achieved bandwidth over the memory floor (logits read
 once + gradient written once), also as a multiple of the time of ``logits.clone()``.
 
-Targets: (issue 3) on CPU, cpp >= 8x faster than the reference at <= 1/2 of its peak memory; on
-a GPU, triton >= 5x faster and within 1.5x of the floor (benches/gpu_check.py). (Issue 12) on
-CPU, cpp >= 8x faster than plain dense torch written the fast way (``dense``:
+Targets: on CPU, cpp >= 8x faster than the reference at <= 1/2 of its peak memory; on a GPU,
+triton >= 5x faster and within 1.5x of the floor (benches/gpu_check.py). On CPU, also cpp >= 8x
+faster than plain dense torch written the fast way (``dense``:
 kernel_bench_utils.dense_rebalanced_ce: expanded-square distances, topk, scatter_,
 log_softmax, autograd) and within 2x of ``logits.clone()`` + one more write (``x c+w``).
-Sizes are (B, 313, h, w) from the issue; ``COLORVID_BENCH_SIZES="8x56x56,32x64x64"`` overrides.
+Sizes are (B, 313, h, w), the logits of a training batch; ``COLORVID_BENCH_SIZES`` sets them
+(default ``"8x56x56,32x64x64"``).
 Every provider is timed with glibc keeping freed buffers for reuse, as in a long-running
 training process (kernel_bench_utils.steady_state_malloc); the peak-memory measurement, which
 needs each buffer mapped on its own, switches that off around itself.
 
 Measured on the 2-core AMD EPYC (Zen 3, AVX2) development VM, torch 2.14 CPU, the training run
-paused (``kill -STOP``), command above, session 4 (after the 4 x 4 lattice block, the one-clamp
-FMA exp, the L2 exponential tile and the streaming gradient stores):
+paused (``kill -STOP``), command above, with the 4 x 4 lattice block, the one-clamp FMA exp, the
+L2 exponential tile and the streaming gradient stores:
 
     size            provider       ms   speedup  vs dense  peak MiB  x floor  x c+w
     8x313x56x56     reference   161.9      1.0x      0.6x     163.7    62.75  38.63
     8x313x56x56     dense        89.5      1.8x      1.0x     183.2    33.23  20.32
     8x313x56x56     cpp           9.8     16.5x      9.1x      30.3     3.44   2.27
 
-Before those changes the same step (kernel_bench_utils.step_fn, best of 45 calls in one
-process) took 13.9 ms at 8x313x56x56 (forward alone 11.0 ms; clone 3.5 ms); the session-3 figures
-(reference 122-446 ms, cpp 8.6-60 ms, 7.3-17.1x) were taken beside other jobs. The cpp peak is
+Those four took the same step (kernel_bench_utils.step_fn, best of 45 calls in one process)
+from 13.9 ms to 9.8 ms at 8x313x56x56. Timings taken beside other jobs on this VM spread 3-4x
+(reference 122-446 ms, cpp 8.6-60 ms): pause them to compare. The cpp peak is
 the gradient itself; the reference holds the dense target, the log-softmax and autograd
 buffers, about 5x the logits.
 """
@@ -136,7 +137,7 @@ def test_rebalanced_ce_fwd_bwd(benchmark, provider, size):
         "peak_ratio": None if peak is None or not ref_peak else peak / ref_peak,
         "gbps": floor / seconds / 1e9,
         "x_floor": seconds / copy,  # 1.0 = as fast as logits.clone(): read once, write once
-        "x_clone_write": seconds / (copy + write),  # issue 12: within 2x
+        "x_clone_write": seconds / (copy + write),  # target: within 2x
         "threads": torch.get_num_threads(),
     }
     benchmark.extra_info.update(row)

@@ -92,8 +92,8 @@ class LRCNLoss(Loss):
     ``anchor_weight`` adds that weight times KL(CNN || LSTM), the per-pixel divergence of the
     sequence distribution from the CNN's own on the same frame (the CNN's side held fixed): the
     LSTM may then smooth colour over time but not repaint a frame. Without it the shipped LSTM
-    learned a warm per-frame shift that helped faces and turned grass and foliage olive (model
-    card, session 14).
+    learned a warm per-frame shift that helped faces and turned grass and foliage olive (the
+    model card's variants table).
     """
 
     requires = ("logits", "seq_logits")

@@ -23,8 +23,8 @@ saturation is chosen (``decode_saturation``).
     python -m colorvid.core.training.calibrate LRCN_WEIGHTS --from-cnn ZHANG_WEIGHTS
 
 The second form gives an LRCN the decoding its CNN was calibrated to (``inherit_decoding``).
-Why: photos are a per-frame model's validation, not a temporal one's. Session 11 measured an
-LRCN (the shipped LSTM over a retrained CNN) both ways on the held-out clips: calibrated on the
+Why: photos are a per-frame model's validation, not a temporal one's. An LRCN (an LSTM over a
+retrained CNN), measured both ways on the held-out clips: calibrated on the
 photos' static shots and pans it chose a = 0.5, T = 1, saturation 0.65 (hue accuracy 0.389,
 chroma ratio 0.65, 0.30 dB under grey); with its CNN's decoding (a = 1, T = 0.7, saturation
 1.5) 0.434 / 0.69 / 0.17 dB under grey. The LSTM corrects the CNN's logits, so it decodes on the

@@ -16,14 +16,14 @@ Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` 
   scored on held-out frames (hue accuracy, chroma ratio); the table goes to
   ``OUT/sweep.json`` and the model card.
 - ``zhang``: the per-frame CNN, continued from ``--init`` (default: the shipped weights, whose
-  header carries the cumulative steps and hours; each session adds to them).
+  header carries the cumulative steps and hours; each run adds to them).
 - ``lrcn``: the ConvLSTM over the new Zhang CNN (the CNN frozen at those weights, only the LSTM
   learns: rebalanced L_seq plus the warping loss, sequences of real video and synthetic pans).
 - ``combine``: instead of ``lrcn``, no LSTM training: the shipped LSTM over the new Zhang CNN
   (``combine_lrcn``). The LSTM reads the CNN's 313 probabilities, so it carries over to a
-  retrained CNN of the same bins; session 11 measured it (model card).
+  retrained CNN of the same bins (the model card's variants table measures it).
 - ``larsson``: Larsson's hypercolumn net, continued from ``--larsson-init`` (default: the shipped
-  weights; a run kept in training-state/ continues that way) with Adam at ``--lr`` (the
+  weights; a run kept in checkpoints/ continues that way) with Adam at ``--lr`` (the
   paper's SGD schedule needs 80,000 steps, more than a CPU gives it).
 
 ``--install`` copies each stage's weights into the package (fp16) as it finishes.
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="zhang weights to continue from (default: the shipped ones)")
     p.add_argument("--larsson-init", type=Path, default=None,
                    help="larsson weights to continue from (default: the shipped ones), e.g. a "
-                   "run kept in training-state/")
+                   "run kept in checkpoints/")
     p.add_argument("--seed", type=int, default=None,
                    help="data seed (default: a new one per run, from the weights' run count, so "
                    "a continued run sees new crops)")
@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                    "last step's weights)")
     p.add_argument("--degrade", type=float, default=0.0, metavar="SHARE",
                    help="share of training items whose L is softened and grainy like worn "
-                   "footage, the colours kept clean (default 0: off; session 13 measured no "
-                   "gain from 0.5, see the model card)")
+                   "footage, the colours kept clean (default 0: off; 0.5 measured no gain, see "
+                   "the model card's variants)")
     p.add_argument("--mix", metavar="GROUP=SHARE,...",
                    help="share of training samples per corpus group, e.g. "
                    "photo=0.5,video=0.4,animation=0.1 (default: the cache's, photo 0.8 / video "
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         init = args.larsson_init or default_weights_path("larsson", "tiny")
         if args.larsson_init is not None and not init.is_file():
             raise SystemExit(f"colorvid recipe: --larsson-init {init}: no such file (give a "
-                             "larsson weights file, e.g. one in training-state/)")
+                             "larsson weights file, e.g. one in checkpoints/)")
         run = args.out / "larsson"
         _run("larsson", TrainConfig(
             model="larsson", preset="tiny", data=[], out=str(run), crop=args.crop,

@@ -148,10 +148,10 @@ def auto_pipelined(device: torch.device) -> bool:
     (``torch.get_num_threads() < usable_cpus()``): when they already use every core, the
     stages' threads only take cores from the network and from libav's own decode and x264
     threads (which overlap with the network in either mode). Measured on the 2-core machine
-    (benches/bench_colorize.py, end to end / model alone, x264 medium, best of 3, 2026-12-03):
+    (benches/bench_colorize.py, end to end / model alone, x264 medium, best of 3):
     lrcn 576p 0.87 pipelined vs 0.97 sequential, zhang full 720p 0.83 vs 0.93, lrcn 720p 0.74
-    vs 0.76; sequential was ahead in nearly every paired run that day, and in an earlier
-    session's (0.87 vs 0.72).
+    vs 0.76; sequential was ahead in nearly every paired run, in another set of runs too
+    (0.87 vs 0.72).
     """
     if device.type != "cpu":
         return True

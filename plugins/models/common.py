@@ -43,8 +43,8 @@ __all__ = [
 ]
 
 # The presets that ship, in order of preference: a model's default is the first of these whose
-# weights file is in the package (plugins/weights/: zhang-small and lrcn-small since session
-# 12; larsson ships tiny only), else tiny. "full" is the released network (imported weights).
+# weights file is in the package (plugins/weights/), else tiny. "full" is the released network
+# (imported weights).
 SHIPPED_PRESETS = ("small", "tiny")
 DEFAULT_PRESET = "tiny"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -168,8 +168,8 @@ def pick_memory_format(channels_last: bool | None, device: torch.device,
                        dtype: torch.dtype = torch.float32) -> torch.memory_format:
     """Channels-last on CUDA by default (the layout cuDNN's tensor-core convs want) and for
     bfloat16 on the CPU (oneDNN's AMX convolutions: Zhang bf16 1.35x (tiny) to 2.4x (full)
-    faster than bf16 in NCHW, batch 8 at 256x448, a one-off measurement on the 2-core AMX CPU,
-    2026-12-06); contiguous for float32 on the CPU, where it was no consistent win (tiny
+    faster than bf16 in NCHW, batch 8 at 256x448, measured in both layouts on the 2-core AMX
+    CPU); contiguous for float32 on the CPU, where it was no consistent win (tiny
     presets on 2 busy AVX2 cores: Zhang 0.55x at batch 1 and 1.13x at batch 8, Larsson 0.9x
     and 1.3x).
     """

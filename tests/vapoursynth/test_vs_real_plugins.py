@@ -126,8 +126,8 @@ def test_vs_path_matches_colorvid_colorize(core, carphone_clip, tmp_path, vspipe
     Both see the same decoded grey (vspipe's y4m), so L is the same up to the CLI's YUV -> RGB24
     rounding (Y -> R = G = B, 0.5/255 of grey). Tolerances (8-bit codes), with what was measured:
 
-    - U, V within 4, mean below 0.3 (measured max 1, mean 0.14-0.16 with the session-3 Zhang;
-      max 4, mean 0.20 with session 10's, whose chroma is stronger and so has steeper edges):
+    - U, V within 4, mean below 0.3 (measured max 1, mean 0.14-0.16 with a paler Zhang; max 4,
+      mean 0.20 with the shipped one, whose chroma is stronger and so has steeper edges):
       YUV rounding, and where 4:2:0 subsampling happens: the filter averages each 2x2 block of
       its full-resolution chroma (centred siting), the CLI hands RGB24 to swscale, which
       filters and sites chroma its own way (left/MPEG-2), a difference that grows with the
