@@ -1,4 +1,4 @@
-"""`colorvid colorize` end to end against the model alone (issue #12: the main job at the
+"""`colorvid colorize` end to end against the model alone (the goal: the main job at the
 model's speed), and peak memory on a long input against a short one.
 
 Throughput: the same frames and the same batch go (a) through the model alone (L already

