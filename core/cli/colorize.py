@@ -21,16 +21,18 @@ from types import FrameType
 from colorvid.core.cli import CLIError
 from colorvid.core.video.decode import VideoError
 from colorvid.core.video.images import DEFAULT_FPS
-from colorvid.core.video.media import colorize_media, is_image_input
+from colorvid.core.video.media import MediaReport, colorize_media, is_image_input
 from colorvid.core.video.pipeline import (
     DEFAULT_BATCH,
     DEFAULT_MODEL,
     ColorizeError,
+    VideoColorizer,
     open_colorizer,
 )
-from colorvid.core.video.progress import MODES
+from colorvid.core.video.progress import MODES, ProgressMode
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_options", "add_parser", "colorize_input", "load_colorizer", "report_warnings",
+           "run"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 # --pipeline: the engine of VideoColorizer.stream (None: pipeline.auto_pipelined decides).
@@ -96,6 +98,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output video (container from its extension), - for y4m on stdout, "
                    "an image, a sequence pattern (out/%%05d.png: input numbering and 16-bit "
                    "png/tif depth kept) or a folder (stills keep their names)")
+    add_options(p)
+    p.set_defaults(func=run)
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Every option of colorize but INPUT and -o: ``colorvid batch`` takes the same ones."""
     p.add_argument("--fps", type=_fps, default=DEFAULT_FPS,
                    help=f"frame rate of image sequences (default {DEFAULT_FPS:g})")
     p.add_argument("--stills", action="store_true",
@@ -133,7 +141,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--progress", choices=MODES, default="bar",
                    help="progress on stderr: bar (default), json lines, or quiet")
-    p.set_defaults(func=run)
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -155,6 +162,29 @@ def _checked_dtype(args: argparse.Namespace) -> str:
     return args.dtype
 
 
+def load_colorizer(args: argparse.Namespace, device: str | None = None) -> VideoColorizer:
+    """The colorizer that colorize's options ask for, loaded once (``device`` overrides
+    ``--device``: ``colorvid batch`` gives each worker its own GPU)."""
+    try:
+        dtype = {} if args.dtype is None else {"dtype": _checked_dtype(args)}
+        return open_colorizer(args.model, args.weights, device or args.device, batch=args.batch,
+                              render_size=args.render_size,
+                              pipelined=PIPELINE_MODES[args.pipeline], **dtype)
+    except ValueError as e:  # options the model refuses (e.g. its render-size limits)
+        raise ColorizeError(f"--model {args.model}: {e}") from e
+
+
+def colorize_input(args: argparse.Namespace, vc: VideoColorizer, src: str, dst: str, *,
+                   progress: ProgressMode = "quiet") -> MediaReport:
+    """Colorize ``src`` into ``dst`` with colorize's other options and a loaded colorizer:
+    what ``colorvid colorize`` runs once and ``colorvid batch`` runs for every input."""
+    start, duration = _section(args, src)
+    return colorize_media(src, dst, vc, fps=args.fps, stills=args.stills,
+                          start=start, duration=duration, codec=args.codec,
+                          crf=args.crf, preset=args.preset, overwrite=args.overwrite,
+                          skip_errors=args.skip_errors, progress=progress)
+
+
 def run(args: argparse.Namespace) -> int:
     progress = "quiet" if args.quiet else args.progress
     previous = None
@@ -162,18 +192,8 @@ def run(args: argparse.Namespace) -> int:
         # A render farm stops jobs with SIGTERM: clean up exactly as for Ctrl-C.
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        try:
-            dtype = {} if args.dtype is None else {"dtype": _checked_dtype(args)}
-            vc = open_colorizer(args.model, args.weights, args.device, batch=args.batch,
-                                render_size=args.render_size,
-                                pipelined=PIPELINE_MODES[args.pipeline], **dtype)
-        except ValueError as e:  # options the model refuses (e.g. its render-size limits)
-            raise ColorizeError(f"--model {args.model}: {e}") from e
-        start, duration = _section(args)
-        report = colorize_media(args.input, args.output, vc, fps=args.fps, stills=args.stills,
-                                start=start, duration=duration, codec=args.codec,
-                                crf=args.crf, preset=args.preset, overwrite=args.overwrite,
-                                skip_errors=args.skip_errors, progress=progress)
+        vc = load_colorizer(args)
+        report = colorize_input(args, vc, args.input, args.output, progress=progress)
     except (ColorizeError, VideoError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else type(e).__name__, 1) from e
     except KeyboardInterrupt:
@@ -189,30 +209,37 @@ def run(args: argparse.Namespace) -> int:
         if report.copied_streams:
             notes.append("copied " + ", ".join(report.copied_streams))
         print("colorvid: " + "; ".join(notes), file=sys.stderr)
-    if report.skipped:
-        shown = ", ".join(map(str, report.skipped[:10])) + (" ..." if len(report.skipped) > 10
-                                                             else "")
-        print(f"colorvid: warning: skipped {len(report.skipped)} undecodable frame(s): {shown}",
-              file=sys.stderr)
-    for warning in getattr(report, "warnings", []):
+    for warning in report_warnings(args.input, report):
         print(f"colorvid: warning: {warning}", file=sys.stderr)
-    if report.expected:
-        print(f"colorvid: warning: {args.input}: input ended early: decoded "
-              f"{report.frames_in + len(report.skipped)} of the {report.expected} frames the "
-              "container declares", file=sys.stderr)
-    if report.dropped_streams:
-        print("colorvid: warning: not copied (the output cannot carry them): "
-              + ", ".join(report.dropped_streams), file=sys.stderr)
     return 0
 
 
-def _section(args: argparse.Namespace) -> tuple[float | None, float | None]:
+def report_warnings(src: str, report: MediaReport) -> list[str]:
+    """What a finished colorization warns about (skipped frames, a short input, dropped
+    streams), one line each: printed by colorize, kept in the manifest by batch."""
+    warnings = []
+    if report.skipped:
+        shown = ", ".join(map(str, report.skipped[:10])) + (" ..." if len(report.skipped) > 10
+                                                             else "")
+        warnings.append(f"skipped {len(report.skipped)} undecodable frame(s): {shown}")
+    warnings += getattr(report, "warnings", [])
+    if report.expected:
+        warnings.append(f"{src}: input ended early: decoded "
+                        f"{report.frames_in + len(report.skipped)} of the {report.expected} "
+                        "frames the container declares")
+    if report.dropped_streams:
+        warnings.append("not copied (the output cannot carry them): "
+                        + ", ".join(report.dropped_streams))
+    return warnings
+
+
+def _section(args: argparse.Namespace, src: str) -> tuple[float | None, float | None]:
     """--start/--duration: frame numbers on image inputs, seconds (ffmpeg syntax) on videos."""
     values = []
     for flag, text in (("--start", args.start), ("--duration", args.duration)):
         if text is None:
             values.append(None)
-        elif is_image_input(args.input):
+        elif is_image_input(src):
             if not text.isdigit():
                 raise ColorizeError(f"{flag} {text}: on image sequences a frame number is "
                                     f"accepted (e.g. {flag} 100)")
