@@ -5,6 +5,7 @@
 - ``decode``: probing and frame iteration with PyAV (``probe``, ``read_frames``, ``VideoError``);
 - ``transcode``: re-encoding a video's picture while copying its audio, subtitles and timing;
 - ``scenecut``: where a temporal model's carried state is reset;
+- ``flow``: DIS optical flow on luma, backward warping, confidence of warped pixels;
 - ``engine``: stages in threads joined by bounded queues (the pipelined ``stream``);
 - ``progress``: the progress bar / JSON lines on stderr.
 
