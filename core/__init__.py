@@ -7,8 +7,8 @@ colorizer / loss / metric interfaces (``interfaces``), ``api`` (create_colorizer
 weights store (``weights``). They may import each other and ``colorvid.kernels``, nothing else
 of colorvid (the host loads plugins by module name, at run time).
 
-Sub-packages, each importing only what sits below it (the table is in the README, "How the
-code is laid out", and in tests/core/test_layering.py, which enforces it):
+Sub-packages, each importing only what sits below it (the table is in docs/layout.md, "How
+the code is laid out", and in tests/core/test_layering.py, which enforces it):
 
 - ``video``: the colorize engine (``pipeline``), decoding, transcoding, scene cuts, progress;
 - ``vapoursynth``: the Python side of the native ``core.colorvid.*`` filter;

@@ -2,7 +2,7 @@
 
 Installed as ``colorvid/__init__.py`` by the build (CMakeLists.txt), with ``__main__.py`` of this
 folder beside it; the code lives in ``colorvid.core``, ``colorvid.plugins`` and
-``colorvid.kernels`` (the README's "How the code is laid out"). This module only re-exports the
+``colorvid.kernels`` (docs/layout.md, "How the code is laid out"). This module only re-exports the
 public API.
 
 >>> import colorvid, torch

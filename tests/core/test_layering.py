@@ -18,8 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Which layer may import which: the one table (the README's "How the code is laid out" shows
-# the same; test_readme_table_matches keeps the two equal), lowest layers first.
+# Which layer may import which: the one table (docs/layout.md, "How the code is laid out", shows
+# the same; test_layout_doc_table_matches keeps the two equal), lowest layers first.
 #   core         the modules directly in core/ (colour maths, bins, host, interfaces, ...)
 #   video ...    the sub-packages core/<layer>/
 #   colorvid     the root package's public API (package/__init__.py: re-exports of core, video)
@@ -99,7 +99,7 @@ def test_every_core_folder_is_a_layer_or_inside_one():
     """A new folder under core/ must be placed in the table, not silently join the base."""
     folders = {p.name for p in (REPO / "core").iterdir()
                if p.is_dir() and p.name != "__pycache__" and any(p.rglob("*.py"))}
-    assert folders == set(SUBPACKAGES), "add the folder to SUBPACKAGES and ALLOWED (and README)"
+    assert folders == set(SUBPACKAGES), "add the folder to SUBPACKAGES, ALLOWED, docs/layout.md"
 
 
 def test_imports_follow_the_layer_table():
@@ -146,9 +146,9 @@ def test_each_folder_says_what_it_holds_and_may_import(folder):
     assert doc and re.search(r"may import", doc, flags=re.I), f"{folder}/__init__.py"
 
 
-def test_readme_table_matches():
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+def test_layout_doc_table_matches():
+    layout = (REPO / "docs" / "layout.md").read_text()
+    section = layout.split("# How the code is laid out", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| ((?:`\w+`(?:, )?)+) \|$", section, flags=re.M)
     table = {layer: tuple(re.findall(r"`(\w+)`", targets)) for layer, targets in rows}
     assert table == ALLOWED

@@ -1,4 +1,4 @@
-"""The README's kernels example, verbatim: it must keep running."""
+"""docs/kernels.md's example, verbatim: it must keep running."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 def test_readme_kernels_example(tmp_path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    # --- README: Kernels (begin) ---
+    # --- docs/kernels.md (begin) ---
     from colorvid.kernels import (
         PriorEstimator,
         load_prior,
@@ -27,7 +27,7 @@ def test_readme_kernels_example(tmp_path, monkeypatch: pytest.MonkeyPatch):
     loss = rebalanced_cross_entropy(logits, ab, load_prior("prior.safetensors"))
     loss.backward()  # fused: v * (softmax - Z), the dense target is never built
     idx, w = soft_encode(ab, k=5)  # nearest bins and their weights, (2, 5, 56, 56) each
-    # --- README: Kernels (end) ---
+    # --- docs/kernels.md (end) ---
     assert torch.isfinite(loss) and logits.grad.shape == logits.shape
     assert idx.shape == w.shape == (2, 5, 56, 56)
     torch.testing.assert_close(w.sum(dim=1), torch.ones(2, 56, 56))
