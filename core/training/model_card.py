@@ -2,13 +2,14 @@
 
     python -m colorvid.core.training.model_card CARD_REPORT [--card plugins/weights/MODEL_CARD.md]
 
-``plugins/weights/MODEL_CARD.md`` has three generated blocks between HTML comment markers:
-``<!-- TRAINING -->`` (each shipped file's cumulative training, read from its header),
-``<!-- CALIBRATION -->`` (the decoding chosen for it and the best rows of its calibration table)
-and ``<!-- CARD -->`` (``CARD_REPORT/card.md``, written by :mod:`colorvid.core.training.card`).
-Each block is replaced whole; the prose around them is left as written. The report's contact
-sheets (``CARD_REPORT/eval/sheets/<clip>.png``) are copied to ``docs/img/card-<clip>.png``, which
-the card shows. The card file is rewritten atomically.
+``plugins/weights/MODEL_CARD.md`` has generated blocks between HTML comment markers:
+``<!-- TRAINING -->`` (each shipped file's cumulative training and decoding, read from its
+header), ``<!-- CARD -->`` (``CARD_REPORT/card.md``, written by
+:mod:`colorvid.core.training.card`) and, where a card has one, ``<!-- CALIBRATION -->`` (the
+decoding chosen for each file and the best rows of its calibration table; the full table is in
+the header either way). Each block is replaced whole; the prose around them is left as
+written. The report's contact sheets (``CARD_REPORT/eval/sheets/<clip>.png``) are copied to
+``docs/img/card-<clip>.png``, which the card shows. The card file is rewritten atomically.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def replace_block(text: str, marker: str, content: str) -> str:
 
 
 def fill(card: Path, report: Path, files: Sequence[Path], images: Path) -> list[Path]:
-    """Rewrite the three blocks of ``card`` and copy the contact sheets; returns the sheets
+    """Rewrite the generated blocks of ``card`` and copy the contact sheets; returns the sheets
     written."""
     from colorvid.core.evaluation.report import atomic_write
 
@@ -117,7 +118,8 @@ def fill(card: Path, report: Path, files: Sequence[Path], images: Path) -> list[
                                 "python -m colorvid.core.training.card first)")
     text = card.read_text()
     text = replace_block(text, "TRAINING", training_table(files))
-    text = replace_block(text, "CALIBRATION", calibration_text(files))
+    if "<!-- CALIBRATION -->" in text:  # optional (a card short of room leaves it out)
+        text = replace_block(text, "CALIBRATION", calibration_text(files))
     text = replace_block(text, "CARD", card_md.read_text())
     written = []
     images.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,23 @@ def test_fill_replaces_the_blocks_keeps_the_prose_and_copies_sheets(weights, tmp
         report / "eval" / "sheets" / "clipA.png").read_bytes()
 
 
+def test_the_calibration_block_is_optional(weights, tmp_path, monkeypatch):
+    import colorvid.core.training.model_card as model_card
+
+    card = tmp_path / "MODEL_CARD.md"
+    short = CARD.replace("<!-- CALIBRATION -->\nold calibration\n<!-- /CALIBRATION -->\n", "")
+    card.write_text(short)
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "card.md").write_text("tables\n")
+    monkeypatch.setattr(model_card, "default_weights_path",
+                        lambda model, preset: weights[0] if model == "zhang" else tmp_path / "no")
+    assert main([str(report), "--card", str(card), "--images", str(tmp_path / "img")]) == 0
+    text = card.read_text()
+    assert "| zhang-tiny | 2 | 110 |" in text and "tables\n\n<!-- /CARD -->" in text
+    assert "CALIBRATION" not in text and "chosen prior correction" not in text
+
+
 def test_fill_errors_leave_the_card_as_it_was(weights, tmp_path, capsys):
     card = tmp_path / "MODEL_CARD.md"
     card.write_text(CARD)
@@ -130,3 +147,21 @@ def test_an_lrcn_with_its_cnns_decoding_says_so(weights, tmp_path):
     assert text.startswith("**zhang**: chosen prior correction")
     assert ("**lrcn**: decodes as its CNN was calibrated (`zhang-tiny.safetensors`, above): "
             "prior correction a = 1.0, T = 0.7, saturation = 1.5.") in text
+
+
+def test_card_tables_mean_per_clip_and_lrcn_against_its_cnn():
+    from colorvid.core.training.card import TABLE_METRICS, _tables
+
+    def clip(hue: float, psnr: float, flicker: float) -> dict:
+        values = dict.fromkeys(TABLE_METRICS, 0.5)
+        values.update(hue_accuracy=hue, psnr=psnr, cdc_ab=flicker, warp_error_ab=flicker)
+        return values
+
+    results = {m: {"a": clip(h, 20.0, f), "b": clip(h + 0.2, 30.0, f)}
+               for m, h, f in (("grey", 0.0, 0.001), ("zhang", 0.3, 0.4),
+                               ("lrcn_cnn", 0.3, 0.4), ("lrcn", 0.4, 0.2))}
+    text = _tables(results)
+    assert text.startswith("**mean over the clips**\n\n| model | hue_accuracy |")
+    assert "| lrcn | 0.5000 | 0.5000 | 0.5000 | 25.00 |" in text  # hue (0.4 + 0.6) / 2
+    assert "| model | a | b |" in text and "| zhang | 0.3000 / 0.5000 / 20.00 | " in text
+    assert "cdc_ab 0.50x, warp_error_ab 0.50x, still_flicker 1.00x" in text
