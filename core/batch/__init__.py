@@ -1,0 +1,23 @@
+"""colorvid.core.batch: ``colorvid batch``, colorizing a collection of videos, image sequences and
+stills with the model loaded once per worker, resumably, on one machine or a Ray cluster.
+
+- ``plan``: finding the inputs (recursively), their outputs under OUTDIR, and the identities
+  (input and job) that decide what a rerun redoes;
+- ``manifest``: the SQLite manifest in OUTDIR, one row per input (written by the driver only);
+- ``worker``: one worker's side: the colorizer loaded once, inputs colorized one by one through
+  ``colorvid colorize``'s own per-input function
+  (:func:`colorvid.core.cli.colorize.colorize_input`);
+- ``pool``: what the driver asks of a pool of workers; ``local`` and ``ray_pool``: the two
+  pools (processes on this machine, Ray actors);
+- ``driver``: hands inputs to workers, retries failures, writes the manifest, stops cleanly;
+- ``progress``: the batch's progress on stderr (a bar or JSON lines).
+
+The worker imports the CLI's colorize module (the unit of work is colorize's, option for option);
+nothing else here imports the CLI, and the CLI's ``batch`` command is the only user of this
+package. See docs/batch.md for the user's side.
+"""
+
+from colorvid.core.batch.manifest import MANIFEST_NAME, Manifest
+from colorvid.core.batch.plan import Item, find_inputs, plan_items
+
+__all__ = ["MANIFEST_NAME", "Item", "Manifest", "find_inputs", "plan_items"]
