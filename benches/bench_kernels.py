@@ -83,7 +83,7 @@ _BASELINES: dict[tuple[str, int, int, int, str], tuple[float, int | None]] = {}
 def _baseline_stats(impl: str, b: int, h: int, w: int, device: str) -> tuple[float, int | None]:
     """(seconds, peak bytes) of a baseline (``reference`` or ``dense``): a ratio's denominator.
 
-    Taken from the baseline's own benchmark when it ran first in this session (the usual
+    Taken from the baseline's own benchmark when it ran first in this pytest run (the usual
     order), else measured here.
     """
     key = (impl, b, h, w, device)
