@@ -1,6 +1,6 @@
 """Training throughput: where a step's time goes, before and after the decoded cache.
 
-*Before* (the first release's data path, at the crop it would need for inference-scale
+*Before* (decoding per sample, at the crop it would need for inference-scale
 training): each sample decodes its source file (JPEG/PNG via PIL; what a plain image-folder
 loader does) and resamples it to the training scale before cropping. *After*: the sample crops a
 memory-mapped uint8 array of ``colorvid.core.training.data.cache`` (decoded once). Both then

@@ -7,7 +7,7 @@
    weights, every reduction, float32 plus float16/bfloat16 logits.
 2. Tuning: fwd+bwd time over BLOCK_P x num_warps at 8 x 313 x 56 x 56 (the constants in
    kernels/triton_rebalanced_ce.py should be the best printed here).
-3. Timing table at the issue's sizes: reference vs triton, speed-up, peak memory, achieved
+3. Timing table at the training sizes: reference vs triton, speed-up, peak memory, achieved
    bandwidth over the floor (logits read once + gradient written once) and time / copy time.
    Targets: triton >= 5x the reference, within 1.5x of the floor.
 

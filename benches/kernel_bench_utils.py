@@ -56,7 +56,7 @@ def real_ab(b: int, h: int, w: int, seed: int = 0) -> Tensor:
 
 def dense_rebalanced_ce(logits: Tensor, ab: Tensor, weights: Tensor | None, k: int = 5,
                         sigma: float = 5.0) -> Tensor:
-    """The loss as one would write it in plain torch, the fast way (the issue's baseline): squared
+    """The loss as one would write it in plain torch, the fast way (the kernels' baseline): squared
     distances by the expanded square (one matmul), ``topk``, Gaussian weights, a dense
     ``(N, 313)`` target by ``scatter_``, ``log_softmax`` and autograd for the gradient."""
     from colorvid.core.bins import ab_bins

@@ -79,8 +79,8 @@ class LRCNLoss(Loss):
 
     L_cl is the rebalanced cross-entropy of the CNN's per-frame logits; L_seq the cross-entropy
     of the LSTM's logits against the soft-encoded frames they predict, class-rebalanced too
-    (``rebalance_seq``): unweighted, it taught the LSTM that grey is safest (the shipped LRCN of
-    the first release came out at a quarter of its CNN's colourfulness). L_warp is the short-term
+    (``rebalance_seq``): unweighted, it taught the LSTM that grey is safest (an LRCN trained so
+    came out at a quarter of its CNN's colourfulness). L_warp is the short-term
     temporal loss of Lai et al. (ECCV 2018): the mean L1 distance, in Lab units, between the
     LSTM's decoded colours at t and those at t-1 moved by the known flow, on the pixels the flow
     maps inside the frame (occlusion mask). Synthetic pans (``batch["shift"]`` finite) have exact

@@ -16,7 +16,7 @@ from colorvid.kernels.reference import rebalanced_cross_entropy_reference
 # (2, 16, 24) and (1, 12, 12): whole 128-pixel tiles with hw % 8 == 0, the AVX2 build's
 # streaming-store path (and a partial last tile beside it in the second).
 CPP_SHAPES = [(1, 1, 1), (2, 5, 3), (3, 9, 17), (2, 16, 24), (1, 12, 12)]
-# The interpreter runs ~0.1-0.5 s per call: the 1 x 313 x 3 x 5 and one with B = 2.
+# The interpreter runs ~0.1-0.5 s per call: 1 x 313 x 3 x 5 and one with B = 2.
 TRITON_SHAPES = [(1, 3, 5), (2, 2, 3)]
 # (dtype, atol, rtol): float32 exp in C++ is a polynomial within ~1.5e-7 relative.
 TOLERANCES = {torch.float32: (2e-5, 2e-5), torch.float64: (1e-10, 1e-10)}

@@ -59,7 +59,7 @@ def _vspipe() -> Path:
 
 @pytest.mark.slow  # a vspipe process that imports torch: about 5 s
 def test_vspipe_runs_lrcn_script(tmp_path):
-    """The issue's example, run by vspipe: y4m out, right frame count, luma kept."""
+    """An LRCN script run by vspipe: y4m out, right frame count, luma kept."""
     if "lrcn" not in colorvid.get_host().names("colorizer"):
         pytest.skip("the lrcn colorizer is not registered")
     from test_vs_temporal import _save_random_weights
