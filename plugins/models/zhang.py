@@ -66,6 +66,13 @@ class ZhangColorizer(Colorizer):
     """
 
     name = MODEL_NAME
+    stride = _STRIDE  # render sizes must be multiples of this
+    default_render_size = DEFAULT_RENDER_SIZE
+
+    @staticmethod
+    def build_net(preset: str) -> torch.nn.Module:
+        """The network of ``preset`` (a subclass with another 313-bin net overrides this)."""
+        return ZhangNet(ZhangConfig.preset(preset))
 
     def __init__(
         self,
@@ -83,22 +90,22 @@ class ZhangColorizer(Colorizer):
         saturation: float | None = None,
         prior_correction: float | None = None,
     ) -> None:
+        who = self.name
         if decode not in DECODE_MODES:
-            raise ValueError(f"zhang: decode must be one of {', '.join(DECODE_MODES)}, "
+            raise ValueError(f"{who}: decode must be one of {', '.join(DECODE_MODES)}, "
                              f"got {decode!r}")
         if temperature is not None and not (isinstance(temperature, (int, float))
                                             and temperature > 0):
-            raise ValueError(f"zhang: temperature must be a number > 0, got {temperature!r}")
-        setup_network(self, MODEL_NAME, lambda p: ZhangNet(ZhangConfig.preset(p)),
+            raise ValueError(f"{who}: temperature must be a number > 0, got {temperature!r}")
+        setup_network(self, who, self.build_net,
                       weights=weights, preset=preset,
                       device=device, render_size=render_size, pretrained=pretrained, fp16=fp16,
-                      dtype=dtype, default_render_size=DEFAULT_RENDER_SIZE, stride=_STRIDE,
-                      expect_config={"bins_sha256": AB_BINS_SHA256})
+                      dtype=dtype, default_render_size=self.default_render_size,
+                      stride=self.stride, expect_config={"bins_sha256": AB_BINS_SHA256})
         file_t = (self.weights_config or {}).get("decode_temperature")
         self.temperature = float(temperature or file_t or ANNEAL_TEMPERATURE)
-        self.saturation = resolve_saturation(saturation, self.weights_config, MODEL_NAME)
-        self.prior_correction = resolve_prior_correction(prior_correction, self, self.net,
-                                                         MODEL_NAME)
+        self.saturation = resolve_saturation(saturation, self.weights_config, who)
+        self.prior_correction = resolve_prior_correction(prior_correction, self, self.net, who)
         self.decode_mode: DecodeMode = decode
         self.memory_format = pick_memory_format(channels_last, self.device, self.dtype)
         self.net.eval().to(device=self.device, memory_format=self.memory_format)

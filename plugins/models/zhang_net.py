@@ -29,6 +29,7 @@ from colorvid.core.color import AB_SCALE, normalize_l
 
 __all__ = [
     "ANNEAL_TEMPERATURE",
+    "BinDecoding",
     "DECODE_MODES",
     "RELEASED_ANNEAL_SCALE",
     "DecodeMode",
@@ -92,45 +93,30 @@ def _block(cin: int, cout: int, n: int, last_stride: int = 1, dilation: int = 1)
     return nn.Sequential(*layers)
 
 
-class ZhangNet(nn.Module):
-    """The ECCV16 colorization CNN. ``logits(L)`` -> ``(B, 313, H/4, W/4)``; ``forward(L)`` -> ab.
+class BinDecoding(nn.Module):
+    """The decoding every 313-bin colorization net shares: ``model_out`` (the fixed 1x1 conv
+    whose weights are the bin centres / 110), ``decode_bias`` (the prior correction) and
+    :meth:`decode` (annealed mean, mean or mode). A subclass calls :meth:`init_decoding` in its
+    ``__init__`` and implements ``logits(L)`` ``(B, q, H/4, W/4)``."""
 
-    ``model_out`` is the fixed 1x1 decoding conv whose weights are the bin centres / 110; it is
-    initialised so, and an imported file carries the released values.
-    """
+    model_out: nn.Conv2d
+    decode_bias: Tensor
 
-    def __init__(self, config: ZhangConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or ZhangConfig()
-        c1, c2, c3, c4 = self.config.widths
-        q = self.config.num_bins
-        self.model1 = _block(1, c1, 2, last_stride=2)  # (B, c1, H/2, W/2)
-        self.model2 = _block(c1, c2, 2, last_stride=2)  # (B, c2, H/4, W/4)
-        self.model3 = _block(c2, c3, 3, last_stride=2)  # (B, c3, H/8, W/8)
-        self.model4 = _block(c3, c4, 3)  # (B, c4, H/8, W/8)
-        self.model5 = _block(c4, c4, 3, dilation=2)  # dilated: wider context, same size
-        self.model6 = _block(c4, c4, 3, dilation=2)
-        self.model7 = _block(c4, c4, 3)
-        self.model8 = nn.Sequential(  # (B, q, H/4, W/4)
-            nn.ConvTranspose2d(c4, c3, 4, stride=2, padding=1, bias=True),
-            nn.ReLU(inplace=True),
-            _conv(c3, c3),
-            nn.ReLU(inplace=True),
-            _conv(c3, c3),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c3, q, 1, bias=True),
-        )
-        self.model_out = nn.Conv2d(q, 2, 1, bias=False)
+    def init_decoding(self, num_bins: int) -> None:
+        self.model_out = nn.Conv2d(num_bins, 2, 1, bias=False)
         # Added to the logits before decoding (not saved with the weights): -a log w undoes a
         # share a of the class rebalancing the net was trained with (set_prior_correction).
-        self.register_buffer("decode_bias", torch.zeros(q), persistent=False)
+        self.register_buffer("decode_bias", torch.zeros(num_bins), persistent=False)
         self.decode_biased = False
         self.reset_decoder()
+
+    def logits(self, L: Tensor) -> Tensor:
+        raise NotImplementedError
 
     @torch.no_grad()
     def reset_decoder(self) -> None:
         """Set ``model_out`` to the 313 bin centres / 110 (what the released file holds)."""
-        if self.config.num_bins != NUM_BINS:
+        if self.model_out.in_channels != NUM_BINS:
             return  # custom bin sets bring their own decoder weights
         centres = ab_bins(dtype=self.model_out.weight.dtype) / AB_SCALE  # (313, 2)
         self.model_out.weight.copy_(centres.t().reshape(2, NUM_BINS, 1, 1))
@@ -165,17 +151,6 @@ class ZhangNet(nn.Module):
         """The bin centres the decoder uses, ``(q, 2)`` in Lab units (from ``model_out``)."""
         return self.model_out.weight.detach().reshape(2, -1).t() * AB_SCALE
 
-    def logits(self, L: Tensor) -> Tensor:
-        """Lab L ``(B, 1, H, W)`` -> un-annealed class logits ``(B, 313, H/4, W/4)``."""
-        x = self.model1(normalize_l(L))
-        x = self.model2(x)
-        x = self.model3(x)
-        x = self.model4(x)
-        x = self.model5(x)
-        x = self.model6(x)
-        x = self.model7(x)
-        return self.model8(x)
-
     def decode(
         self, logits: Tensor, mode: DecodeMode = "annealed_mean",
         temperature: float = ANNEAL_TEMPERATURE,
@@ -203,6 +178,48 @@ class ZhangNet(nn.Module):
         """The released forward: L ``(B, 1, H, W)`` -> ab ``(B, 2, H, W)`` (bilinear x4)."""
         ab = self.decode(self.logits(L), mode, temperature)  # (B, 2, H/4, W/4)
         return F.interpolate(ab, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+class ZhangNet(BinDecoding):
+    """The ECCV16 colorization CNN. ``logits(L)`` -> ``(B, 313, H/4, W/4)``; ``forward(L)`` -> ab.
+
+    ``model_out`` is the fixed 1x1 decoding conv whose weights are the bin centres / 110; it is
+    initialised so, and an imported file carries the released values.
+    """
+
+    def __init__(self, config: ZhangConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ZhangConfig()
+        c1, c2, c3, c4 = self.config.widths
+        q = self.config.num_bins
+        self.model1 = _block(1, c1, 2, last_stride=2)  # (B, c1, H/2, W/2)
+        self.model2 = _block(c1, c2, 2, last_stride=2)  # (B, c2, H/4, W/4)
+        self.model3 = _block(c2, c3, 3, last_stride=2)  # (B, c3, H/8, W/8)
+        self.model4 = _block(c3, c4, 3)  # (B, c4, H/8, W/8)
+        self.model5 = _block(c4, c4, 3, dilation=2)  # dilated: wider context, same size
+        self.model6 = _block(c4, c4, 3, dilation=2)
+        self.model7 = _block(c4, c4, 3)
+        self.model8 = nn.Sequential(  # (B, q, H/4, W/4)
+            nn.ConvTranspose2d(c4, c3, 4, stride=2, padding=1, bias=True),
+            nn.ReLU(inplace=True),
+            _conv(c3, c3),
+            nn.ReLU(inplace=True),
+            _conv(c3, c3),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c3, q, 1, bias=True),
+        )
+        self.init_decoding(q)
+
+    def logits(self, L: Tensor) -> Tensor:
+        """Lab L ``(B, 1, H, W)`` -> un-annealed class logits ``(B, 313, H/4, W/4)``."""
+        x = self.model1(normalize_l(L))
+        x = self.model2(x)
+        x = self.model3(x)
+        x = self.model4(x)
+        x = self.model5(x)
+        x = self.model6(x)
+        x = self.model7(x)
+        return self.model8(x)
 
 
 def _check_mode_temperature(mode: str, temperature: float) -> None:
