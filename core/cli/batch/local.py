@@ -17,8 +17,8 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from colorvid.core.batch.pool import Died, Event, Fatal, Finished, Frames, Ready
-from colorvid.core.batch.worker import ItemWorker, Task
+from colorvid.core.cli.batch.pool import Died, Event, Fatal, Finished, Frames, Ready
+from colorvid.core.cli.batch.worker import ItemWorker, Task
 
 __all__ = ["LocalPool", "local_slots"]
 

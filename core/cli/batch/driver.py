@@ -21,11 +21,11 @@ import dataclasses
 import signal
 from pathlib import Path
 
-from colorvid.core.batch.manifest import Manifest, Row, output_identity
-from colorvid.core.batch.plan import Item
-from colorvid.core.batch.pool import Died, Fatal, Finished, Frames, Pool, Ready
-from colorvid.core.batch.progress import BatchProgress
-from colorvid.core.batch.worker import Task, remove_partials
+from colorvid.core.cli.batch.manifest import Manifest, Row, output_identity
+from colorvid.core.cli.batch.plan import Item
+from colorvid.core.cli.batch.pool import Died, Fatal, Finished, Frames, Pool, Ready
+from colorvid.core.cli.batch.progress import BatchProgress
+from colorvid.core.cli.batch.worker import Task, remove_partials
 
 __all__ = ["BatchError", "Decision", "Outcome", "decide", "drive"]
 

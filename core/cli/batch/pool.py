@@ -1,14 +1,14 @@
 """What the driver needs from a pool of workers, local processes or Ray actors alike.
 
 A pool has ``size`` slots, each a worker that loads the model once and colorizes one
-:class:`~colorvid.core.batch.worker.Task` at a time. The driver talks to it through
+:class:`~colorvid.core.cli.batch.worker.Task` at a time. The driver talks to it through
 :meth:`Pool.submit` and the events :meth:`Pool.poll` returns:
 
 - ``Ready(slot, worker, device)``: the worker has loaded the model and waits for a task;
 - ``Fatal(slot, error)``: the worker could not load the model (every worker would fail alike);
 - ``Frames(slot, frames, total)``: progress within the current input;
 - ``Finished(slot, result)``: the current input is done or failed (a
-  :class:`~colorvid.core.batch.worker.Result`);
+  :class:`~colorvid.core.cli.batch.worker.Result`);
 - ``Died(slot, reason)``: the worker (or its node) died; its current input is lost and the slot
   is empty until :meth:`Pool.restart`.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
-from colorvid.core.batch.worker import Result, Task
+from colorvid.core.cli.batch.worker import Result, Task
 
 __all__ = ["Died", "Event", "Fatal", "Finished", "Frames", "Pool", "Ready"]
 

@@ -1,6 +1,7 @@
-"""colorvid.core.batch: ``colorvid batch``, colorizing a collection of videos, image sequences and
-stills with the model loaded once per worker, resumably, on one machine or a Ray cluster.
+"""``colorvid batch``: colorizing a collection of videos, image sequences and stills with the
+model loaded once per worker, resumably, on one machine or a Ray cluster (docs/batch.md).
 
+- ``command``: the sub-command (``add_parser``, ``run``, ``--status``);
 - ``plan``: finding the inputs (recursively), their outputs under OUTDIR, and the identities
   (input and job) that decide what a rerun redoes;
 - ``manifest``: the SQLite manifest in OUTDIR, one row per input (written by the driver only);
@@ -12,12 +13,9 @@ stills with the model loaded once per worker, resumably, on one machine or a Ray
 - ``driver``: hands inputs to workers, retries failures, writes the manifest, stops cleanly;
 - ``progress``: the batch's progress on stderr (a bar or JSON lines).
 
-The worker imports the CLI's colorize module (the unit of work is colorize's, option for option);
-nothing else here imports the CLI, and the CLI's ``batch`` command is the only user of this
-package. See docs/batch.md for the user's side.
+It lives in the CLI layer because its unit of work is colorize's, option for option.
 """
 
-from colorvid.core.batch.manifest import MANIFEST_NAME, Manifest
-from colorvid.core.batch.plan import Item, find_inputs, plan_items
+from colorvid.core.cli.batch.command import add_parser, run
 
-__all__ = ["MANIFEST_NAME", "Item", "Manifest", "find_inputs", "plan_items"]
+__all__ = ["add_parser", "run"]

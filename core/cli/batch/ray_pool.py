@@ -19,8 +19,8 @@ import os
 import time
 from typing import Any
 
-from colorvid.core.batch.pool import Died, Event, Fatal, Finished, Frames, Ready
-from colorvid.core.batch.worker import ItemWorker, Task
+from colorvid.core.cli.batch.pool import Died, Event, Fatal, Finished, Frames, Ready
+from colorvid.core.cli.batch.worker import ItemWorker, Task
 
 __all__ = ["RayPool", "connect", "default_ray_workers"]
 

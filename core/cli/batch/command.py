@@ -176,10 +176,10 @@ def _check_options(options: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace, inputs: list[str], outdir: Path) -> int:
-    from colorvid.core.batch.driver import BatchError, decide, drive
-    from colorvid.core.batch.manifest import Manifest
-    from colorvid.core.batch.plan import job_identity, plan_items
-    from colorvid.core.batch.progress import BatchProgress
+    from colorvid.core.cli.batch.driver import BatchError, decide, drive
+    from colorvid.core.cli.batch.manifest import Manifest
+    from colorvid.core.cli.batch.plan import job_identity, plan_items
+    from colorvid.core.cli.batch.progress import BatchProgress
 
     mode = "quiet" if args.quiet else args.progress
     options = colorize_options(args)
@@ -231,12 +231,12 @@ def _run(args: argparse.Namespace, inputs: list[str], outdir: Path) -> int:
 
 
 def _pool(args: argparse.Namespace, options: dict[str, Any]) -> Any:
-    from colorvid.core.batch.local import LocalPool, local_slots
+    from colorvid.core.cli.batch.local import LocalPool, local_slots
     from colorvid.core.video.pipeline import usable_cpus
 
     if args.ray:
         try:
-            from colorvid.core.batch.ray_pool import RayPool, connect, default_ray_workers
+            from colorvid.core.cli.batch.ray_pool import RayPool, connect, default_ray_workers
 
             ray = connect(args.ray)
         except ImportError:
@@ -255,7 +255,7 @@ def _pool(args: argparse.Namespace, options: dict[str, Any]) -> Any:
 
 def status_text(outdir: Path) -> str:
     """What ``--status OUTDIR`` prints: the counts, then each failed input with its error."""
-    from colorvid.core.batch.manifest import MANIFEST_NAME, Manifest
+    from colorvid.core.cli.batch.manifest import MANIFEST_NAME, Manifest
 
     if not (outdir / MANIFEST_NAME).is_file():
         raise CLIError(f"{outdir}: no {MANIFEST_NAME} here; accepted: the OUTDIR of a "

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from colorvid.core.batch.plan import Item
+from colorvid.core.cli.batch.plan import Item
 
 __all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "STATUSES", "Manifest", "Row", "output_identity"]
 
