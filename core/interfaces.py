@@ -20,7 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Colorizer", "Loss", "Metric", "check_l"]
+__all__ = ["MAX_RENDER_SIZE", "Colorizer", "Loss", "Metric", "check_l"]
+
+# The largest internal resolution accepted anywhere (CLI, Python API, VapourSynth): a 4096 px
+# square is already 16x a 1024 render; above it one bicubic resize of a batch of 8 needs GBs.
+MAX_RENDER_SIZE = 4096
 
 
 def check_l(L: Tensor, who: str = "colorizer") -> None:

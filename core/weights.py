@@ -95,6 +95,9 @@ def resolve_weights(
     """
     if weights is not None:
         path = Path(weights)
+        if path.is_dir():
+            raise WeightsError(f"{model}: weights {str(path)!r} is a folder; pass a weights "
+                               "file (.safetensors)")
         if not path.is_file():
             raise WeightsError(f"{model}: weights file {str(path)!r} does not exist")
         return path
@@ -267,4 +270,11 @@ def load_weights(
     if expected_shapes is not None:
         check_state_dict(expected_shapes, {k: v.shape for k, v in state.items()}, str(p),
                          optional=optional_keys)
+    broken = sorted(k for k, v in tensors.items()
+                    if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if broken:
+        shown = ", ".join(broken[:3]) + (" ..." if len(broken) > 3 else "")
+        raise WeightsError(f"{p}: tensor(s) {shown} hold NaN or infinity; the file is damaged "
+                           "(or comes from a training run that diverged); use another weights "
+                           "file")
     return LoadedWeights(state, extras, config, p)

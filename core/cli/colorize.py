@@ -13,12 +13,13 @@ Ctrl-C (or SIGTERM) removes the partial output and exits 130.
 from __future__ import annotations
 
 import argparse
-import signal
+import math
 import sys
-import threading
-from types import FrameType
 
 from colorvid.core.cli import CLIError
+from colorvid.core.cli.signals import interrupts_from_signals
+from colorvid.core.files import OutputError
+from colorvid.core.interfaces import MAX_RENDER_SIZE
 from colorvid.core.video.decode import VideoError
 from colorvid.core.video.images import DEFAULT_FPS
 from colorvid.core.video.media import MediaReport, colorize_media, is_image_input
@@ -39,7 +40,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 PIPELINE_MODES = {"auto": None, "threads": True, "sequential": False}
 
 
-def _positive(what: str, minimum: int = 1):
+def _positive(what: str, minimum: int = 1, maximum: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -47,6 +48,9 @@ def _positive(what: str, minimum: int = 1):
             raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{what} must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{what} must be from {minimum} to {maximum}, got "
+                                             f"{value}")
         return value
 
     return parse
@@ -65,6 +69,9 @@ def parse_time(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r}: not a time; accepted: seconds (12.5) or "
                                          "[HH:]MM:SS[.mmm] (or a frame number on sequences)"
                                          ) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: not a finite time; accepted: seconds (12.5) "
+                                         "or [HH:]MM:SS[.mmm]")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a time must be >= 0")
     return value
@@ -127,8 +134,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="threads: decode, model and conversions in threads of their own; "
                    "sequential: one after another; auto (default): threads on a GPU or when "
                    "torch leaves CPU cores free, else sequential (faster on a busy CPU)")
-    p.add_argument("--render-size", type=_positive("--render-size", 16), metavar="N",
-                   help="internal square resolution of the model (default: the model's)")
+    p.add_argument("--render-size", type=_positive("--render-size", 16, MAX_RENDER_SIZE),
+                   metavar="N", help="internal square resolution of the model, 16 to "
+                   f"{MAX_RENDER_SIZE} (default: the model's)")
     p.add_argument("--codec", help="video encoder (default: libx264 for mp4/mkv/mov/avi, "
                    "libvpx-vp9 for webm, rawvideo for y4m)")
     p.add_argument("--crf", type=_positive("--crf", 0), help="constant-rate factor "
@@ -143,28 +151,31 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="progress on stderr: bar (default), json lines, or quiet")
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _checked_dtype(args: argparse.Namespace) -> str:
     """``--dtype``, refused up front for a model whose factory has no ``dtype`` option."""
+    _check_model_takes(args, "dtype", "--dtype", "has no precision option")
+    return args.dtype
+
+
+def _check_model_takes(args: argparse.Namespace, option: str, flag: str, lacks: str) -> None:
+    """Refuse ``flag`` up front when the model's factory has no ``option`` keyword."""
     from colorvid.core.host import accepted_options, get_host
 
     try:
         factory = get_host().entry("colorizer", args.model).factory
     except KeyError:  # an unknown model: open_colorizer says so, with the registered names
-        return args.dtype
+        return
     accepted = accepted_options(factory)
-    if accepted is not None and "dtype" not in accepted:
-        raise ColorizeError(f"--dtype: model {args.model!r} has no precision option (it takes "
+    if accepted is not None and option not in accepted:
+        raise ColorizeError(f"{flag}: model {args.model!r} {lacks} (it takes "
                             f"{', '.join(sorted(accepted)) or 'no options'})")
-    return args.dtype
 
 
 def load_colorizer(args: argparse.Namespace, device: str | None = None) -> VideoColorizer:
     """The colorizer that colorize's options ask for, loaded once (``device`` overrides
     ``--device``: ``colorvid batch`` gives each worker its own GPU)."""
+    if args.weights is not None:
+        _check_model_takes(args, "weights", "--weights", "takes no weights file")
     try:
         dtype = {} if args.dtype is None else {"dtype": _checked_dtype(args)}
         return open_colorizer(args.model, args.weights, device or args.device, batch=args.batch,
@@ -187,21 +198,17 @@ def colorize_input(args: argparse.Namespace, vc: VideoColorizer, src: str, dst: 
 
 def run(args: argparse.Namespace) -> int:
     progress = "quiet" if args.quiet else args.progress
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        # A render farm stops jobs with SIGTERM: clean up exactly as for Ctrl-C.
-        previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # A render farm stops jobs with SIGTERM, a closed terminal sends SIGHUP: both clean up
+    # exactly as Ctrl-C does.
     try:
-        vc = load_colorizer(args)
-        report = colorize_input(args, vc, args.input, args.output, progress=progress)
-    except (ColorizeError, VideoError) as e:
+        with interrupts_from_signals():
+            vc = load_colorizer(args)
+            report = colorize_input(args, vc, args.input, args.output, progress=progress)
+    except (ColorizeError, VideoError, OutputError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else type(e).__name__, 1) from e
     except KeyboardInterrupt:
         where = "" if args.output == "-" else f"; {args.output} was not written"
         raise CLIError(f"interrupted{where}", EXIT_INTERRUPTED) from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     if progress != "quiet":
         notes = [f"{report.frames_out} frames -> {args.output}"]
         if vc.scene_cuts:

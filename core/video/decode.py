@@ -11,11 +11,16 @@ import dataclasses
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 
-__all__ = ["VideoError", "VideoInfo", "probe", "read_frames"]
+__all__ = ["VideoError", "VideoInfo", "apply_display_matrix", "display_matrix", "probe",
+           "read_frames"]
+
+
+_ONE = 1 << 16  # 1.0 in the 16.16 fixed point of a display matrix
 
 
 class VideoError(Exception):
@@ -42,6 +47,47 @@ def _open(path: str | Path) -> av.container.InputContainer:
         return av.open(str(p))
     except av.error.FFmpegError as e:
         raise VideoError(f"{p}: cannot open as a video ({e})") from e
+
+
+def _frame_matrix(frame: Any) -> tuple[int, ...] | None:
+    """A decoded frame's display matrix (9 int32, FFmpeg's layout), None when it has none."""
+    side = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    if side is None:
+        return None
+    matrix = tuple(int(v) for v in np.frombuffer(bytes(side), "<i4"))
+    return None if matrix[:2] == (_ONE, 0) and matrix[3:5] == (0, _ONE) else matrix
+
+
+def display_matrix(path: str | Path) -> tuple[int, ...] | None:
+    """How the first video stream of ``path`` is to be shown turned or mirrored (a phone's
+    rotation), as the 9 int32 of FFmpeg's display matrix; None when upright or unknown."""
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                return None
+            for frame in c.decode(c.streams.video[0]):
+                return _frame_matrix(frame)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None  # the caller's own open reports an unreadable file
+    return None
+
+
+def apply_display_matrix(rgb: np.ndarray, matrix: tuple[int, ...] | None) -> np.ndarray:
+    """Turn/mirror ``rgb`` ``(H, W, C)`` as the display matrix says (quarter turns and flips;
+    other angles are left as they are). A point (x, y) is shown at (a x + c y, b x + d y)."""
+    if matrix is None:
+        return rgb
+    a, b, _, c, d = (round(v / _ONE) for v in matrix[:5])
+    if {a, b, c, d} - {-1, 0, 1} or a * d - b * c not in (-1, 1):
+        return rgb
+    h, w = rgb.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    X, Y = a * xs + c * ys, b * xs + d * ys
+    X -= X.min()
+    Y -= Y.min()
+    out = np.empty((int(Y.max()) + 1, int(X.max()) + 1, *rgb.shape[2:]), rgb.dtype)
+    out[Y, X] = rgb
+    return out
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -72,7 +118,8 @@ def read_frames(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode the first video stream: yields ``(frame_index, rgb uint8 (H, W, 3))``.
 
-    Frames ``start, start + stride, ...`` are yielded, at most ``count`` of them. Decoding streams
+    Frames ``start, start + stride, ...`` are yielded, at most ``count`` of them, turned as the
+    stream's display matrix says (a phone video shot upright comes out upright). Decoding streams
     (one frame in memory at a time). A decode error raises :class:`VideoError` with the index.
     """
     if stride < 1 or start < 0 or (count is not None and count < 0):
@@ -89,7 +136,8 @@ def read_frames(
                 if count is not None and yielded >= count:
                     return
                 if index >= start and (index - start) % stride == 0:
-                    yield index, frame.to_ndarray(format="rgb24")
+                    yield index, apply_display_matrix(frame.to_ndarray(format="rgb24"),
+                                                      _frame_matrix(frame))
                     yielded += 1
                 index += 1
         except av.error.FFmpegError as e:

@@ -42,7 +42,7 @@ from torch import Tensor
 from colorvid.core.api import create_colorizer
 from colorvid.core.frames import frames_to_l, lab_to_frames
 from colorvid.core.host import get_host
-from colorvid.core.interfaces import Colorizer, check_l
+from colorvid.core.interfaces import MAX_RENDER_SIZE, Colorizer, check_l
 from colorvid.core.video.decode import probe
 from colorvid.core.video.engine import Stage, items_in_flight, run_stages
 from colorvid.core.video.progress import Progress, ProgressMode
@@ -55,6 +55,7 @@ __all__ = [
     "ColorizeError",
     "VideoColorizer",
     "auto_pipelined",
+    "check_finite_output",
     "colorize_video",
     "open_colorizer",
     "resolve_device",
@@ -168,9 +169,9 @@ class VideoColorizer:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
         if render_size is not None:
-            if not isinstance(render_size, int) or render_size < 16:
-                raise ValueError(f"render_size must be an integer >= 16 pixels, got "
-                                 f"{render_size!r}")
+            if not isinstance(render_size, int) or not 16 <= render_size <= MAX_RENDER_SIZE:
+                raise ValueError(f"render_size must be an integer from 16 to {MAX_RENDER_SIZE} "
+                                 f"pixels, got {render_size!r}")
             model.render_size = render_size
         if pipelined not in (None, True, False):
             raise ValueError(f"pipelined must be True, False or None (choose by device), got "
@@ -232,6 +233,7 @@ class VideoColorizer:
         """One frame -> RGB uint8 ``(H, W, 3)``. Independent of other frames (fresh state)."""
         L = self._to_l(frame)
         ab, _ = self._predict(L, None, None)
+        check_finite_output(self.model, ab)
         return lab_to_frames(L, ab, upsample=True)[0]
 
     # -- the stages of stream(): decode thread -> model thread -> convert thread -> caller -----
@@ -274,6 +276,7 @@ class VideoColorizer:
             ab, state = self._predict(b.L, state, resets)
             if self.check_chroma:
                 _check_chroma(self.model, b.L, ab)
+            check_finite_output(self.model, ab)
             yield b.L, ab
 
     def _stages(self) -> list[Stage]:
@@ -317,6 +320,23 @@ class VideoColorizer:
                 close()
 
 
+def check_finite_output(model: Colorizer, ab: Tensor) -> None:
+    """Refuse NaN or infinite chroma (it would encode as black frames without a word): the
+    input was checked finite, so the weights are at fault, and the error names them."""
+    if bool(torch.isfinite(ab).all()):
+        return
+    path = getattr(model, "weights_path", None)
+    if path is not None:
+        weights = f"the weights file {path}"
+    elif getattr(model, "weights_config", None) is not None:
+        weights = "its default weights"
+    else:
+        weights = "its weights"
+    raise ColorizeError(f"{model.name}: the model's output holds NaN or infinity; the cause is "
+                        f"{weights} (damaged, or from a training run that diverged); use "
+                        "another weights file")
+
+
 def _check_chroma(model: Colorizer, L: Tensor, ab: Tensor) -> None:
     if ab.dim() != 4 or ab.shape[:2] != (L.shape[0], 2):
         raise ValueError(f"{model.name}: predict_ab returned shape {tuple(ab.shape)}, expected "
@@ -332,18 +352,22 @@ class _Batch:
     new_sequence: bool  # the temporal state starts afresh here (first batch, new frame size)
 
 
-def _expected_frames(src: str) -> int | None:
+def _expected_frames(src: str) -> tuple[int | None, int | None, float | None]:
+    """(frames the container declares, an estimate for the progress bar, duration in s).
+
+    Only a declared count can show that decoding ended early: duration x rate overcounts a
+    variable-frame-rate video and one whose audio outlasts its picture."""
     if src == PIPE:
-        return None
+        return None, None, None
     try:
         info = probe(src)
     except Exception:  # noqa: BLE001 - the transcoder reports unreadable inputs properly
-        return None
+        return None, None, None
     if info.frames:
-        return info.frames
+        return info.frames, info.frames, info.duration
     if info.duration and info.frame_rate:
-        return round(info.duration * info.frame_rate)
-    return None
+        return None, round(info.duration * info.frame_rate), info.duration
+    return None, None, info.duration
 
 
 def colorize_video(src: str | Path, dst: str | Path,
@@ -364,16 +388,22 @@ def colorize_video(src: str | Path, dst: str | Path,
     vc = open_colorizer(colorizer) if isinstance(colorizer, str) else colorizer
     with Transcoder(src, dst, codec=codec, crf=crf, preset=preset, overwrite=overwrite,
                     skip_errors=skip_errors, start=start, duration=duration) as t:
-        expected = _expected_frames(str(src))
+        expected, estimate, seconds = _expected_frames(str(src))
         whole = start is None and duration is None
         # Decoding runs in the stream's decode thread, encoding here; closing the stream joins
         # its threads before the Transcoder closes the files they use (also on errors).
-        with Progress(total=expected if whole else None, mode=progress) as bar, \
+        with Progress(total=estimate if whole else None, mode=progress) as bar, \
                 contextlib.closing(vc.stream(t.frames())) as frames:
             for rgb in frames:
                 t.write(rgb)
                 bar.advance()
         if not t.report.frames_in:
+            if start and seconds is not None and start >= seconds - 1e-6:
+                raise ColorizeError(f"--start {start:g}: past the end of {src}, which is "
+                                    f"{seconds:.3f} s long; nothing written")
+            if start and not t.report.skipped:
+                raise ColorizeError(f"--start {start:g}: no frame of {src} is shown at or "
+                                    "after it; nothing written")
             raise ColorizeError(f"{src}: no frame could be decoded; nothing written")
         report = t.finish()
         if whole and expected and report.frames_in + len(report.skipped) < expected:

@@ -6,9 +6,13 @@ with the timing of the input frame they replace: same time base, same timestamps
 so frame count, frame rate and duration match the input. Audio and subtitle packets are remuxed
 unchanged while the input is demuxed; container and stream metadata are copied.
 
-Files are written to a hidden temporary file in the output's folder and renamed over the
-requested name only by :meth:`Transcoder.finish`: an interrupted or failed run leaves nothing
-under that name. ``-`` is stdin / stdout, carrying y4m (``yuv4mpegpipe``), for render pipelines.
+Files are written to a hidden temporary file in the output's folder and moved to the requested
+name only by :meth:`Transcoder.finish`, never over a file that appeared meanwhile unless
+``overwrite`` (:mod:`colorvid.core.files`): an interrupted or failed run leaves nothing under
+that name. Everything that can be checked is checked before the first frame: the container's
+header is written when the output opens, so a stream the container cannot hold is an error
+there. A display matrix (a phone video's rotation) is copied to the output stream. ``-`` is
+stdin / stdout, carrying y4m (``yuv4mpegpipe``), for render pipelines.
 
 Memory: one decoded frame per frame handed out and not yet written back (the caller's batch),
 plus the muxer's interleaving queue; nothing is kept per video.
@@ -27,9 +31,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from fractions import Fraction
@@ -39,7 +43,8 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
-from colorvid.core.video.decode import VideoError, _open
+from colorvid.core.files import discard, os_error_text, publish, temp_beside
+from colorvid.core.video.decode import VideoError, _open, display_matrix
 
 __all__ = ["PIPE", "PRESETS", "Y4M_FORMAT", "TranscodeReport", "Transcoder", "encoder_name",
            "encoder_options"]
@@ -115,6 +120,7 @@ class TranscodeReport:
     copied_streams: list[str] = dataclasses.field(default_factory=list)
     dropped_streams: list[str] = dataclasses.field(default_factory=list)
     expected: int | None = None  # set when decoding ended before the container's frame count
+    warnings: list[str] = dataclasses.field(default_factory=list)  # one line each
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +132,26 @@ class _Timing:
 
 def _describe(stream: Any) -> str:
     return f"#{stream.index} {stream.type} ({stream.codec_context.name})"
+
+
+class _CountingReader:
+    """A binary pipe that counts the bytes read and keeps the first ones (the y4m header), so
+    that a stream ending inside a frame can be told apart from one ending between frames."""
+
+    def __init__(self, pipe: BinaryIO) -> None:
+        self._pipe = pipe
+        self.count = 0
+        self.head = b""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._pipe.read(n)
+        self.count += len(data)
+        if len(self.head) < 4096:
+            self.head += data[:4096 - len(self.head)]
+        return data
+
+    def isatty(self) -> bool:
+        return getattr(self._pipe, "isatty", lambda: False)()
 
 
 class Transcoder:
@@ -151,13 +177,21 @@ class Transcoder:
                  stdout: BinaryIO | None = None,
                  start: float | None = None, duration: float | None = None) -> None:
         self.src, self.dst = str(src), str(dst)
-        if (start is not None and start < 0) or (duration is not None and duration <= 0):
-            raise VideoError("--start must be >= 0 and --duration > 0 (seconds)")
+        if (start is not None and not (math.isfinite(start) and start >= 0)) or (
+                duration is not None and not (math.isfinite(duration) and duration > 0)):
+            raise VideoError(f"--start {start} / --duration {duration}: accepted: a finite "
+                             "start >= 0 and duration > 0 (seconds)")
         self.start = start or 0.0
         self.end = None if duration is None else self.start + duration
         self._ended = False
         self.skip_errors = skip_errors
-        self._tmp: str | None = None
+        self._tmp: Path | None = None
+        self._overwrite = overwrite
+        self._matrix: tuple[int, ...] | None = None
+        self._video_packets = 0  # y4m: full frames the demuxer returned, and their size
+        self._frame_bytes = 0
+        self._demuxed_all = False
+        self._reader: _CountingReader | None = None
         self._in: Any = None
         self._out: Any = None
         self._pending: collections.deque[_Timing] = collections.deque()
@@ -178,6 +212,9 @@ class Transcoder:
             pipe = stdin if stdin is not None else sys.stdin.buffer
             if getattr(pipe, "isatty", lambda: False)():
                 raise VideoError("input '-' reads y4m from stdin, but stdin is a terminal")
+            if pipe is None:
+                raise VideoError("input '-' reads y4m from stdin, but stdin is closed")
+            pipe = self._reader = _CountingReader(pipe)
             try:
                 self._in = av.open(pipe, format=Y4M_FORMAT)
             except av.error.FFmpegError as e:
@@ -188,12 +225,16 @@ class Transcoder:
             self._in = _open(self.src)
         if not self._in.streams.video:
             raise VideoError(f"{self.src}: no video stream")
+        if self.src != PIPE:
+            self._matrix = display_matrix(self.src)
         self.video_in = self._in.streams.video[0]
         self.video_in.thread_type = "AUTO"  # frame threads: decoding keeps up with the model
 
     def _open_output(self, stdout: BinaryIO | None, codec: str | None, crf: int | None,
                      preset: str | None, overwrite: bool) -> None:
         if self.dst == PIPE:
+            if stdout is None and sys.stdout is None:
+                raise VideoError("output '-' writes y4m to stdout, but stdout is closed")
             pipe = stdout if stdout is not None else sys.stdout.buffer
             if getattr(pipe, "isatty", lambda: False)():
                 raise VideoError("output '-' writes y4m to stdout, but stdout is a terminal")
@@ -204,28 +245,36 @@ class Transcoder:
         self._add_video_stream(fmt, codec, crf, preset)
         self._add_copied_streams(fmt)
         self._out.metadata.update({k: v for k, v in self._in.metadata.items() if k != "encoder"})
+        if self._matrix is not None and fmt != Y4M_FORMAT:
+            self.video_out.set_display_matrix(self._matrix)
+        try:  # the header: a stream this container cannot hold fails here, not after the model
+            self._out.start_encoding()
+        except (ValueError, av.error.FFmpegError) as e:
+            kinds = ", ".join([f"video ({self.video_out.codec_context.name})",
+                               *self.report.copied_streams])
+            raise VideoError(f"{self._where}: the {fmt} container cannot hold these streams "
+                             f"({kinds}): {os_error_text(e)}; choose another output extension"
+                             ) from e
+        except OSError as e:
+            raise VideoError(f"{self._where}: write error: {os_error_text(e)}") from e
 
     def _open_output_file(self, overwrite: bool) -> Any:
         dst = Path(self.dst)
         if dst.is_dir():
             raise VideoError(f"{dst}: is a folder; give an output file name such as out.mp4")
+        self._overwrite = overwrite
         if self.src != PIPE and dst.exists() and os.path.samefile(self.src, dst):
             raise VideoError(f"{dst}: output is the input file; choose another name")
         if dst.exists() and not overwrite:
             raise VideoError(f"{dst}: output already exists (use --overwrite to replace it)")
-        if not dst.parent.is_dir():
-            raise VideoError(f"{dst}: output folder {dst.parent} does not exist")
         if not dst.suffix:
             raise VideoError(f"{dst}: no extension to choose a container from; "
                              "use .mp4, .mkv, .mov, .webm, .avi or .y4m")
-        # Same folder (so os.replace is an atomic rename), hidden, real extension last (the
+        # Same folder (so the final move is a rename), hidden, real extension last (the
         # container is guessed from it).
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.",
-                                   suffix=f".part{dst.suffix}")
-        os.close(fd)
-        self._tmp = tmp
+        self._tmp = temp_beside(dst)
         try:
-            return av.open(tmp, "w")
+            return av.open(str(self._tmp), "w")
         except (ValueError, av.error.FFmpegError) as e:
             raise VideoError(f"{dst}: cannot write a video with extension {dst.suffix!r} ({e}); "
                              "use .mp4, .mkv, .mov, .webm, .avi or .y4m") from e
@@ -307,11 +356,15 @@ class Transcoder:
             try:
                 packet = next(packets)
             except StopIteration:
+                self._demuxed_all = True
                 return
             except av.error.FFmpegError as e:
                 raise VideoError(f"{self.src}: unreadable data after frame "
                                  f"{self.report.frames_in}: {e}") from e
             if packet.stream.index == self.video_in.index:
+                if packet.size:
+                    self._video_packets += 1
+                    self._frame_bytes = packet.size
                 yield from self._decode(packet)
             elif packet.dts is not None:  # dts None: the demuxer's end-of-stream flush packet
                 if self._in_section(packet):
@@ -387,10 +440,14 @@ class Transcoder:
                 self._out.mux(packet)
         except BrokenPipeError as e:
             raise VideoError("output pipe closed by the reader") from e
+        except OSError as e:  # a full disk or a size limit, seen through Python's file object
+            if getattr(e, "errno", None) == 32:
+                raise VideoError("output pipe closed by the reader") from e
+            raise VideoError(f"{self._where}: write error: {os_error_text(e)}") from e
         except av.error.FFmpegError as e:
             if getattr(e, "errno", None) == 32:  # EPIPE surfaced through FFmpeg's I/O layer
                 raise VideoError("output pipe closed by the reader") from e
-            raise VideoError(f"{self.dst}: write error: {e}") from e
+            raise VideoError(f"{self._where}: write error: {os_error_text(e)}") from e
 
     # -- ending -------------------------------------------------------------------------------
     def finish(self) -> TranscodeReport:
@@ -398,21 +455,52 @@ class Transcoder:
         if self._pending:
             raise RuntimeError(f"Transcoder.finish: {len(self._pending)} frames read but not "
                                "written")
-        for packet in self.video_out.encode(None):
-            self._mux(packet)
-        self._out.close()
+        try:
+            for packet in self.video_out.encode(None):
+                self._mux(packet)
+            self._out.close()  # the trailer: a muxer may still refuse something here
+        except (ValueError, OSError) as e:
+            if isinstance(e, VideoError):
+                raise
+            text = os_error_text(e) if isinstance(e, OSError) else str(e)
+            raise VideoError(f"{self._where}: cannot finish the file: {text}") from e
         self._out = None
+        self._check_y4m_tail()
         self._in.close()
         self._in = None
         if self._tmp is not None:
-            # mkstemp made the file 0600; give it the mode a plain open() would have.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)
-            os.replace(self._tmp, self.dst)
+            publish(self._tmp, Path(self.dst), overwrite=self._overwrite)
             self._tmp = None
         self._finished = True
         return self.report
+
+    @property
+    def _where(self) -> str:
+        return "stdout" if self.dst == PIPE else self.dst
+
+    def _check_y4m_tail(self) -> None:
+        """y4m's demuxer drops a last frame cut short without a word: say so (one line)."""
+        if self._in.format.name != Y4M_FORMAT or not self._demuxed_all or not self._frame_bytes:
+            return
+        if self._reader is not None:
+            total, head = self._reader.count, self._reader.head
+        else:
+            try:
+                total = os.path.getsize(self.src)
+                with open(self.src, "rb") as f:
+                    head = f.read(4096)
+            except OSError:
+                return
+        header = head.find(b"FRAME")
+        if header < 0:
+            return
+        left = total - header - self._video_packets * (len(b"FRAME\n") + self._frame_bytes)
+        if left > 0:
+            where = "stdin" if self.src == PIPE else self.src
+            self.report.warnings.append(
+                f"{where}: the stream ends inside frame {self._video_packets} ({left} of its "
+                f"{len(b'FRAME') + 1 + self._frame_bytes} bytes); that incomplete frame was "
+                "dropped")
 
     def abort(self) -> None:
         """Close everything and delete the temporary output (no-op after :meth:`finish`)."""
@@ -424,12 +512,8 @@ class Transcoder:
                     container.close()
                 except Exception:  # noqa: BLE001 - a half-written container may not close
                     pass
-        if self._tmp is not None:
-            try:
-                os.unlink(self._tmp)
-            except FileNotFoundError:
-                pass
-            self._tmp = None
+        discard(self._tmp)
+        self._tmp = None
 
     def __enter__(self) -> Transcoder:
         return self

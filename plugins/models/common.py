@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from colorvid.core.interfaces import MAX_RENDER_SIZE
 from colorvid.core.weights import (
     PRESETS,
     LoadedWeights,
@@ -145,6 +146,12 @@ def resolve_prior_correction(strength: Any, colorizer: Any, net: Any, who: str) 
             or not 0 <= strength <= 1:
         raise ValueError(f"{who}: prior_correction must be a number in [0, 1], got {strength!r}")
     prior = (getattr(colorizer, "weights_extras", None) or {}).get("prior")
+    bins = getattr(getattr(net, "model_out", None), "in_channels", None)
+    if prior is not None and bins is not None and tuple(prior.shape) != (bins,):
+        raise ValueError(f"{who}: weights file {getattr(colorizer, 'weights_path', None)}: its "
+                         f"extra 'prior' has shape {tuple(prior.shape)}, expected ({bins},) (one "
+                         "class weight per ab bin); the file is damaged or was not written by "
+                         "colorvid's trainer")
     if strength and prior is None:
         raise ValueError(f"{who}: prior_correction={strength} needs weights trained with the "
                          "class-rebalanced loss (their file carries the class weights as the "
@@ -154,13 +161,14 @@ def resolve_prior_correction(strength: Any, colorizer: Any, net: Any, who: str) 
 
 
 def check_render_size(render_size: Any, default: int, multiple: int, who: str) -> int:
-    """The internal (square) resolution: a positive multiple of ``multiple`` (the net's stride)."""
+    """The internal (square) resolution: a positive multiple of ``multiple`` (the net's stride),
+    at most ``MAX_RENDER_SIZE``."""
     if render_size is None:
         return default
     if isinstance(render_size, bool) or not isinstance(render_size, int) or render_size <= 0 \
-            or render_size % multiple:
-        raise ValueError(f"{who}: render_size must be a positive multiple of {multiple}, "
-                         f"got {render_size!r}")
+            or render_size % multiple or render_size > MAX_RENDER_SIZE:
+        raise ValueError(f"{who}: render_size must be a positive multiple of {multiple} up to "
+                         f"{MAX_RENDER_SIZE}, got {render_size!r}")
     return render_size
 
 
@@ -256,3 +264,4 @@ def setup_network(
                        expect_config=expect_config)
     colorizer.weights_config = loaded.config if loaded else None
     colorizer.weights_extras = loaded.extras if loaded else {}
+    colorizer.weights_path = loaded.path if loaded else None  # named in errors
