@@ -11,27 +11,39 @@ Rules (one-line :class:`VideoError` otherwise): a folder must hold at least one 
 frames of a sequence must all have one size; a gap in the numbering is a warning (the frames
 present are used, in order), reported with the first missing number.
 
+Reading applies a JPEG's (or TIFF's, WebP's) EXIF orientation, so a photo comes out the way
+viewers show it. An animated WebP or PNG is a video (:func:`is_animated`); a multi-page TIFF is
+refused rather than read as its first page.
+
 Writing is atomic like video output: files go to a hidden temporary folder (or file) next to the
-target and are renamed into place when everything is written.
+target and are moved into place when everything is written, never over a target that appeared
+meanwhile unless ``overwrite`` (:mod:`colorvid.core.files`). An output pattern has exactly one
+``%d`` field; a single image holds one frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from colorvid.core.files import (
+    OutputError,
+    check_output_folder,
+    discard,
+    publish,
+    temp_beside,
+    write_bytes,
+)
 from colorvid.core.video.decode import VideoError
 
-__all__ = ["IMAGE_EXTS", "DEFAULT_FPS", "ImageSource", "ImageWriter", "is_image_file",
-           "is_pattern", "open_images", "read_image", "to_8bit", "write_image"]
+__all__ = ["IMAGE_EXTS", "DEFAULT_FPS", "ImageSource", "ImageWriter", "check_pattern",
+           "is_animated", "is_image_file", "is_pattern", "open_images", "read_image", "to_8bit",
+           "write_image"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 DEEP_EXTS = (".png", ".tif", ".tiff")  # formats that keep 16 bits
@@ -39,6 +51,10 @@ DEFAULT_FPS = 25.0
 ACCEPTED = "png, jpg, webp, tif/tiff or bmp"
 _PATTERN = re.compile(r"%(0?\d*)d")
 _NUMBER = re.compile(r"(\d+)$")
+_ANIMATED_EXTS = (".webp", ".png")  # PyAV decodes every frame of these (webp, apng)
+_PAGED_EXTS = (".tif", ".tiff", ".webp")  # formats whose later frames cv2.imread would drop
+# Decode with EXIF orientation applied (IMREAD_UNCHANGED would ignore it), any depth kept.
+_READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 
 
 def is_pattern(path: str | Path) -> bool:
@@ -50,11 +66,37 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTS and not is_pattern(path)
 
 
+def _frame_count(path: str | Path) -> int:
+    try:
+        return int(cv2.imcount(str(path)))
+    except cv2.error:
+        return 1
+
+
+def is_animated(path: str | Path) -> bool:
+    """True for an existing animated WebP or PNG: read as a video (every frame), not a still."""
+    p = Path(path)
+    return p.suffix.lower() in _ANIMATED_EXTS and p.is_file() and _frame_count(p) > 1
+
+
+def check_pattern(path: str | Path) -> None:
+    """An output pattern needs exactly one integer field (``out/%05d.png``) and no other ``%``."""
+    name = Path(path).name
+    fields = _PATTERN.findall(name)
+    rest = _PATTERN.sub("", name)
+    if len(fields) != 1 or "%" in rest:
+        raise VideoError(f"{path}: an output pattern takes exactly one frame-number field, such "
+                         "as %05d, and no other %")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """One image -> RGB ``(H, W, 3)`` uint8 or uint16 (16-bit files stay 16-bit), writable."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    img = cv2.imread(str(path), _READ_FLAGS)
     if img is None:
         raise VideoError(f"{path}: cannot read as an image; accepted: {ACCEPTED}")
+    if Path(path).suffix.lower() in _PAGED_EXTS and (pages := _frame_count(path)) > 1:
+        raise VideoError(f"{path}: holds {pages} pages or frames; accepted: single images (split "
+                         "a multi-page file into one file per page first)")
     if img.dtype not in (np.uint8, np.uint16):
         raise VideoError(f"{path}: {img.dtype} samples; accepted: 8 or 16 bit images")
     if img.ndim == 2:
@@ -79,8 +121,15 @@ def write_image(path: str | Path, rgb: np.ndarray, *, deep: bool = False) -> Non
     out = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
     if deep and p.suffix.lower() in DEEP_EXTS and out.dtype == np.uint8:
         out = out.astype(np.uint16) * 257
-    if not cv2.imwrite(str(p), out):
+    # Encoded in memory and written here: cv2.imwrite reports a full disk as success (a
+    # truncated file) or as an unknown format; Python's write names the real cause.
+    try:
+        ok, data = cv2.imencode(p.suffix.lower(), out)
+    except cv2.error:
+        ok = False
+    if not ok:
         raise VideoError(f"{p}: cannot write this image format; accepted: {ACCEPTED}")
+    write_bytes(p, data.tobytes())
 
 
 @dataclasses.dataclass
@@ -93,14 +142,20 @@ class ImageSource:
     fps: float = DEFAULT_FPS
     warnings: list[str] = dataclasses.field(default_factory=list)
     pattern: str | None = None  # e.g. %05d, for output numbering
+    skipped: list[int] = dataclasses.field(default_factory=list)  # numbers left out, unreadable
 
     def __len__(self) -> int:
         return len(self.paths)
 
     @property
     def deep(self) -> bool:
-        """True when the first image is 16 bit."""
-        return bool(self.paths) and read_image(self.paths[0]).dtype == np.uint16
+        """True when the first readable image is 16 bit."""
+        for p in self.paths:
+            try:
+                return read_image(p).dtype == np.uint16
+            except VideoError:
+                continue  # unreadable: frames() stops there or skips it (--skip-errors)
+        return False
 
     def section(self, start: int | None, count: int | None) -> None:
         """Keep frames numbered ``start`` on (``count`` of them): ``--start``/``--duration``."""
@@ -114,10 +169,23 @@ class ImageSource:
         self.paths = [self.paths[i] for i in keep]
         self.numbers = [self.numbers[i] for i in keep]
 
-    def frames(self) -> Iterator[np.ndarray]:
+    def frames(self, skip_errors: bool = False) -> Iterator[np.ndarray]:
+        """The images in order; ``skip_errors`` leaves out unreadable ones (their indices in
+        :attr:`skipped`) instead of stopping at the first."""
         size = None
-        for p in self.paths:
-            img = read_image(p)
+        self.skipped = []
+        for i, (p, number) in enumerate(list(zip(self.paths, self.numbers, strict=True))):
+            try:
+                img = read_image(p)
+            except VideoError:
+                if not skip_errors:
+                    raise
+                # Dropped from paths/numbers too, so that the k-th frame yielded is paths[k]
+                # (the writer names its output from them).
+                k = i - len(self.skipped)
+                del self.paths[k], self.numbers[k]
+                self.skipped.append(i if number is None else number)
+                continue
             if self.kind == "sequence":
                 if size is None:
                     size = img.shape[:2]
@@ -187,17 +255,6 @@ def open_images(src: str | Path, *, fps: float = DEFAULT_FPS, stills: bool = Fal
     return out
 
 
-def _temp_beside(target: Path, *, folder: bool) -> Path:
-    if not target.parent.is_dir():
-        raise VideoError(f"{target}: output folder {target.parent} does not exist")
-    if folder:
-        return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.part-"))
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
-                               suffix=f".part{target.suffix}")
-    os.close(fd)
-    return Path(tmp)
-
-
 class ImageWriter:
     """Write colorized frames as an image, a numbered sequence (``out/%05d.png``) or a folder of
     stills (same names), atomically: nothing appears under the target until :meth:`finish`."""
@@ -208,9 +265,18 @@ class ImageWriter:
         self.pattern = is_pattern(self.dst)
         self.target = self.dst.parent if self.pattern else self.dst
         self.single = not self.pattern and is_image_file(self.dst)
+        self.overwrite = overwrite
         if not self.pattern and not self.single and self.dst.suffix:
             raise VideoError(f"{dst}: not an image output; accepted: a {ACCEPTED} file, a "
                              "pattern like out/%05d.png, or a folder")
+        if self.pattern:
+            check_pattern(self.dst)
+            if not is_image_file(self.dst.with_name(self.dst.name.replace("%", ""))):
+                raise VideoError(f"{dst}: a pattern names image files; accepted: a pattern "
+                                 f"ending in a {ACCEPTED} extension, like out/%05d.png")
+        if self.target.exists() and not self.target.is_dir() and not self.single:
+            raise VideoError(f"{self.target}: is a file, not a folder for the frames")
+        check_output_folder(self.target)
         if self.target.exists():
             busy = not self.target.is_dir() or any(self.target.iterdir())
             if self.single or busy:
@@ -227,13 +293,17 @@ class ImageWriter:
                             f"{self.target}: --overwrite replaces a folder of frames only, and "
                             f"this one also holds {', '.join(other[:3])}"
                             f"{' ...' if len(other) > 3 else ''}; choose a new or empty folder")
-        self.tmp = _temp_beside(self.target, folder=not self.single)
+        self.tmp: Path | None = temp_beside(self.target, folder=not self.single)
         self.written = 0
 
     def write(self, rgb: np.ndarray, *, number: int | None = None,
               name: str | None = None) -> None:
         """One frame: numbered (pattern output), named (folder output) or the single image."""
         if self.single:
+            if self.written:
+                raise VideoError(f"{self.dst}: one image holds one frame, and the input has "
+                                 "more; write a pattern (out/%05d.png) or a folder, or choose "
+                                 "one frame (--start, --duration)")
             path = self.tmp
         elif self.pattern:
             n = self.written if number is None else number
@@ -244,19 +314,16 @@ class ImageWriter:
         self.written += 1
 
     def finish(self) -> None:
-        os.chmod(self.tmp, (0o666 if self.single else 0o777) & ~_umask())
-        if self.target.is_dir() and not self.single:
-            shutil.rmtree(self.target)
-        os.replace(self.tmp, self.target)
-        self.tmp = None
+        """Move the written frames into place (see :func:`colorvid.core.files.publish`)."""
+        tmp, self.tmp = self.tmp, None
+        try:
+            publish(tmp, self.target, overwrite=self.overwrite)
+        except OutputError as e:
+            raise VideoError(str(e)) from e
 
     def abort(self) -> None:
-        if self.tmp is not None:
-            if self.tmp.is_dir():
-                shutil.rmtree(self.tmp, ignore_errors=True)
-            else:
-                self.tmp.unlink(missing_ok=True)
-            self.tmp = None
+        discard(self.tmp)
+        self.tmp = None
 
     def __enter__(self) -> ImageWriter:
         return self
@@ -264,8 +331,3 @@ class ImageWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self.abort()
 
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask

@@ -1,5 +1,8 @@
 """Colorize any input the CLI accepts: a video, an image sequence, a still or a folder of stills,
-into a video, a sequence, an image or a folder (:func:`colorize_media`)."""
+into a video, a sequence, an image or a folder (:func:`colorize_media`).
+
+The output is opened and checked (its folder, its name or pattern, the encoder against the
+container) before the first frame is colorized; an animated WebP or PNG is read as a video."""
 
 from __future__ import annotations
 
@@ -11,26 +14,36 @@ from pathlib import Path
 
 import av
 
+from colorvid.core.files import discard, os_error_text, publish, temp_beside
 from colorvid.core.video.decode import VideoError, read_frames
 from colorvid.core.video.images import (
     DEFAULT_FPS,
     ImageSource,
     ImageWriter,
+    is_animated,
     is_image_file,
     is_pattern,
     open_images,
 )
 from colorvid.core.video.pipeline import ColorizeError, VideoColorizer, colorize_video
 from colorvid.core.video.progress import Progress, ProgressMode
-from colorvid.core.video.transcode import PIPE, TranscodeReport, encoder_name, encoder_options
+from colorvid.core.video.transcode import (
+    PIPE,
+    TranscodeReport,
+    default_encoder,
+    encoder_name,
+    encoder_options,
+)
 
 __all__ = ["colorize_media", "is_image_input", "is_image_output"]
 
 
 def is_image_input(src: str | Path) -> bool:
-    """True for an image file, a printf pattern or a folder (rather than a video or a pipe)."""
+    """True for an image file, a printf pattern or a folder (rather than a video or a pipe); an
+    animated WebP or PNG is a video."""
     s = str(src)
-    return s != PIPE and (is_pattern(s) or Path(s).is_dir() or is_image_file(s))
+    return s != PIPE and (is_pattern(s) or Path(s).is_dir()
+                          or (is_image_file(s) and not is_animated(s)))
 
 
 def is_image_output(dst: str | Path, image_input: bool = False) -> bool:
@@ -54,36 +67,60 @@ class MediaReport(TranscodeReport):
 
 def _encode(frames, dst: Path, fps: float, overwrite: bool, codec: str | None,
             crf: int | None, preset: str | None) -> int:
-    """Frames -> a new video file, atomically (hidden temporary file, renamed at the end)."""
-    encoder = encoder_name(codec or "libx264")
-    options = encoder_options(encoder, crf, preset)  # checked before the first frame is made
+    """Frames -> a new video file, atomically (hidden temporary file, moved into place at the
+    end); the container, the encoder and its options are checked before the first frame."""
     if dst.exists() and not overwrite:
         raise VideoError(f"{dst}: output already exists (use --overwrite to replace it)")
-    if not dst.parent.is_dir():
-        raise VideoError(f"{dst}: output folder {dst.parent} does not exist")
-    tmp = dst.parent / f".{dst.stem}.part{os.getpid()}{dst.suffix}"
+    if not dst.suffix:
+        raise VideoError(f"{dst}: no extension to choose a container from; "
+                         "use .mp4, .mkv, .mov, .webm, .avi or .y4m")
+    tmp = temp_beside(dst)
     n = 0
     try:
-        with av.open(str(tmp), "w") as out:
-            stream = None
+        try:
+            out = av.open(str(tmp), "w")
+        except (ValueError, av.error.FFmpegError) as e:
+            raise VideoError(f"{dst}: cannot write a video with extension {dst.suffix!r}; use "
+                             ".mp4, .mkv, .mov, .webm, .avi or .y4m") from e
+        try:
+            encoder = encoder_name(codec or default_encoder(out.format.name) or "libx264")
+            options = encoder_options(encoder, crf, preset)
+            try:
+                stream = out.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
+            except (ValueError, av.error.FFmpegError) as e:
+                raise VideoError(f"{dst}: the {out.format.name} container cannot hold "
+                                 f"{encoder} video ({os_error_text(e)}); choose another "
+                                 "--codec or output extension") from e
             for rgb in frames:
-                if stream is None:
+                if not n:
                     h, w = rgb.shape[:2]
-                    stream = out.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
                     stream.width, stream.height = w, h
                     stream.pix_fmt = "yuv444p" if (w % 2 or h % 2) else "yuv420p"
                     if options:
                         stream.options = options
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                out.mux(stream.encode(frame))
+                _mux(out, stream.encode(frame), dst)
                 n += 1
-            if stream is not None:
-                out.mux(stream.encode(None))
+            if n:
+                _mux(out, stream.encode(None), dst)
+        finally:
+            try:
+                out.close()  # the trailer
+            except (OSError, av.error.FFmpegError) as e:
+                if n:  # else an earlier error is on its way
+                    raise VideoError(f"{dst}: write error: {os_error_text(e)}") from e
         if n:
-            os.replace(tmp, dst)
+            publish(tmp, dst, overwrite=overwrite)
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(tmp if tmp.exists() else None)
     return n
+
+
+def _mux(out, packets, dst: Path) -> None:
+    try:
+        out.mux(packets)
+    except (OSError, av.error.FFmpegError) as e:
+        raise VideoError(f"{dst}: write error: {os_error_text(e)}") from e
 
 
 def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
@@ -122,7 +159,7 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
             source.section(None if start is None else int(start),
                            None if duration is None else int(duration))
         total = len(source)
-        frames = source.frames()
+        frames = source.frames(skip_errors=skip_errors)
         deep = source.deep
     if image_out:
         with ImageWriter(dst, overwrite=overwrite, deep=deep) as w, \
@@ -137,6 +174,7 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
                 raise ColorizeError(f"{src}: no frame decoded; nothing written")
             w.finish()
             report.frames_in = report.frames_out = w.written
+        report.skipped = list(getattr(source, "skipped", []))
         return report
     # Closed on any error, so that the pipelined stream's threads stop at once.
     with contextlib.closing(_colorized(vc, source, frames)) as colorized:
@@ -144,6 +182,7 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
     if not n:
         raise ColorizeError(f"{src}: no frame decoded; nothing written")
     report.frames_in = report.frames_out = n
+    report.skipped = list(getattr(source, "skipped", []))
     return report
 
 

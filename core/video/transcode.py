@@ -46,8 +46,8 @@ import numpy as np
 from colorvid.core.files import discard, os_error_text, publish, temp_beside
 from colorvid.core.video.decode import VideoError, _open, display_matrix
 
-__all__ = ["PIPE", "PRESETS", "Y4M_FORMAT", "TranscodeReport", "Transcoder", "encoder_name",
-           "encoder_options"]
+__all__ = ["PIPE", "PRESETS", "Y4M_FORMAT", "TranscodeReport", "Transcoder", "default_encoder",
+           "encoder_name", "encoder_options"]
 
 PIPE = "-"
 Y4M_FORMAT = "yuv4mpegpipe"
@@ -100,13 +100,24 @@ def encoder_options(encoder: str, crf: int | None = None,
     return options
 
 
+def default_encoder(format_name: str) -> str | None:
+    """The encoder a container gets when --codec is not given (``format_name`` as PyAV names
+    the output format, e.g. ``mov,mp4,m4a,3gp,3g2,mj2`` or ``webm``)."""
+    family = next((f for f in format_name.split(",") if f in _CODEC_BY_FORMAT), None)
+    return _CODEC_BY_FORMAT.get(family or "")
+
+
 def encoder_name(codec: str) -> str:
-    """FFmpeg's name of the encoder ``codec`` opens (``h264`` -> ``libx264``); raises
-    :class:`VideoError` when there is none."""
+    """FFmpeg's name of the video encoder ``codec`` opens (``h264`` -> ``libx264``); raises
+    :class:`VideoError` when there is none or it encodes something else (audio)."""
     try:
-        return av.codec.Codec(codec, "w").name
+        found = av.codec.Codec(codec, "w")
     except (ValueError, av.error.FFmpegError) as e:
         raise VideoError(f"--codec {codec!r}: not an available video encoder ({e})") from e
+    if found.type != "video":
+        raise VideoError(f"--codec {codec!r}: encodes {found.type}; accepted: a video "
+                         "encoder such as libx264, libx265, libvpx-vp9 or libsvtav1")
+    return found.name
 
 
 @dataclasses.dataclass
@@ -285,6 +296,7 @@ class Transcoder:
         family = next((f for f in fmt.split(",") if f in _CODEC_BY_FORMAT), None)
         if codec is None:
             codec = _CODEC_BY_FORMAT.get(family or "", None) or self._out.default_video_codec
+        codec = encoder_name(codec)
         rate = vin.average_rate or vin.guessed_rate or vin.base_rate or Fraction(25)
         try:
             vout = self._out.add_stream(codec, rate=rate)
