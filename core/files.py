@@ -184,6 +184,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *,
             if isinstance(e, OutputError):
                 raise
             raise OutputError(f"{target}: cannot write: {os_error_text(e)}") from e
+        if tmp.exists():  # a writer may have made the file anew (safetensors does, 0600)
+            os.chmod(tmp, 0o666 & ~_umask())
         publish(tmp, target, overwrite=overwrite)
     finally:
         discard(tmp if tmp.exists() else None)

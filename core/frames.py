@@ -13,7 +13,11 @@ from torch import Tensor
 
 from colorvid.core.color import rgb_to_lab
 
-__all__ = ["frames_to_l", "lab_to_frames", "to_rgb_float"]
+__all__ = ["FLOAT_SLACK", "frames_to_l", "lab_to_frames", "to_rgb_float"]
+
+# How far outside [0, 1] a float frame may stray (rounding of a resize or a colour conversion)
+# and still be clamped silently; beyond it the values are not in [0, 1] at all.
+FLOAT_SLACK = 1e-3
 
 
 def _as_tensor(a: np.ndarray) -> Tensor:
@@ -24,7 +28,8 @@ def _as_tensor(a: np.ndarray) -> Tensor:
 
 def to_rgb_float(frames: np.ndarray | Tensor, device: torch.device | str | None = None) -> Tensor:
     """Frames ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or batched ``(B, H, W[, C])`` -> RGB float32
-    ``(B, 3, H, W)`` in [0, 1]. uint8 is scaled by 1/255, uint16 by 1/65535, floats taken as [0, 1].
+    ``(B, 3, H, W)`` in [0, 1]. uint8 is scaled by 1/255, uint16 by 1/65535, floats taken as [0, 1]
+    (values further than ``FLOAT_SLACK`` outside it, NaN or infinity are a ValueError).
     """
     x = _as_tensor(frames) if isinstance(frames, np.ndarray) else frames
     if not isinstance(x, Tensor):
@@ -45,10 +50,15 @@ def to_rgb_float(frames: np.ndarray | Tensor, device: torch.device | str | None 
         x = x.to(device=device, dtype=torch.float32) / 65535.0
     elif x.is_floating_point():
         x = x.to(device=device, dtype=torch.float32)
+        if not torch.isfinite(x).all():
+            raise ValueError("frame contains NaN or infinity")
+        low, high = float(x.min()), float(x.max())
+        if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:  # clipped, the picture would be lost
+            raise ValueError(f"float frames must hold values in [0, 1], got {low:.4g} to "
+                             f"{high:.4g}; scale 8-bit data by 1/255 and 16-bit by 1/65535 "
+                             "(or pass the uint8/uint16 array itself)")
     else:
         raise TypeError(f"frame dtype must be uint8, uint16 or float in [0, 1], got {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError("frame contains NaN or infinity")
     x = x.clamp(0.0, 1.0).permute(0, 3, 1, 2)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)

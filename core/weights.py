@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -38,6 +37,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from colorvid.core.files import atomic_write
 
 __all__ = [
     "FORMAT",
@@ -113,11 +114,6 @@ def resolve_weights(
     return path
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-
-
 def save_weights(
     path: str | os.PathLike[str],
     state_dict: Mapping[str, Tensor],
@@ -154,14 +150,9 @@ def save_weights(
     # clone(): safetensors refuses tensors that share storage (tied or sliced views).
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     out = Path(path)
-    fd, tmp = _atomic_target(out)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: text})
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # A temporary file beside ``out`` (mode as a plain open() gives), moved into place whole.
+    atomic_write(out, lambda tmp: save_file(tensors, str(tmp), metadata={METADATA_KEY: text}))
     return out
 
 

@@ -11,10 +11,13 @@ flicker plots and WebM clips into ``--out``. Progress goes to stderr; the summar
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from colorvid.core.cli import CLIError
+from colorvid.core.cli.signals import interrupts_from_signals
 
 __all__ = ["add_parser", "parse_option_value", "parse_options", "run"]
 
@@ -48,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--columns", type=int, default=6, metavar="N",
                    help="frames per contact sheet (default 6)")
     p.add_argument("--device", default=None, help="device for the models, e.g. cuda")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an existing REPORT_DIR, replacing its report files (other "
+                   "files, such as colorvid ctt's ratings, are kept)")
     p.add_argument("--no-clips", action="store_true",
                    help="do not encode WebM clips (colorvid ctt needs them)")
     p.add_argument("--no-pictures", action="store_true",
@@ -92,7 +98,7 @@ def parse_options(weights: list[str], options: list[str]) -> dict[str, dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from colorvid.core.evaluation.runner import EvalConfig, evaluate
+    from colorvid.core.evaluation.runner import EvalConfig, claim_report_folder, evaluate
     from colorvid.core.host import get_host
 
     host = get_host()
@@ -111,12 +117,25 @@ def run(args: argparse.Namespace) -> int:
         stride=args.stride, seed=args.seed, sheet_columns=args.columns,
         write_clips=not args.no_clips, write_pictures=not args.no_pictures, device=args.device,
     )
+    out = Path(args.out)
     try:
         config.validate()
-        result = evaluate(args.videos, args.out, config,
-                          progress=None if args.quiet else sys.stderr)
+        created = claim_report_folder(out, args.overwrite)
     except ValueError as e:
         raise CLIError(str(e)) from e
+    try:  # Ctrl-C, SIGTERM or SIGHUP, or an error: a folder this run made is removed
+        with interrupts_from_signals():
+            result = evaluate(args.videos, out, config, overwrite=True,
+                              progress=None if args.quiet else sys.stderr)
+    except BaseException as e:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        if isinstance(e, (ValueError, OSError)):
+            raise CLIError(f"{e}; {out} was not written" if created else str(e)) from e
+        if isinstance(e, KeyboardInterrupt):
+            raise CLIError("interrupted" + (f"; {out} was not written" if created else ""),
+                           130) from None
+        raise
     text = (result_path := f"{args.out}/report.md")
     with open(result_path, encoding="utf-8") as f:
         report = f.read()

@@ -16,6 +16,8 @@ import argparse
 from pathlib import Path
 
 from colorvid.core.cli import CLIError
+from colorvid.core.cli.signals import interrupts_from_signals
+from colorvid.core.files import OutputError, check_output_folder
 
 __all__ = ["add_parser"]
 
@@ -49,6 +51,10 @@ def run_onnx(args: argparse.Namespace) -> int:
         raise CLIError(f"export onnx: --output must end in .onnx, got {args.output}")
     if args.output.exists() and not args.force:
         raise CLIError(f"export onnx: {args.output} exists; pass --force to overwrite it")
+    try:
+        check_output_folder(args.output)
+    except OutputError as e:
+        raise CLIError(f"export onnx: {e}") from e
     if args.weights is not None and not args.weights.is_file():
         raise CLIError(f"export onnx: weights file {args.weights} does not exist")
     options = {"weights": args.weights, "preset": args.preset, "render_size": args.render_size}
@@ -62,7 +68,12 @@ def run_onnx(args: argparse.Namespace) -> int:
     except (ValueError, OSError, TypeError) as e:
         raise CLIError(f"export onnx: cannot create {args.model!r}: {e}") from e
     try:
-        export_onnx(colorizer, args.output, input=args.input)
+        with interrupts_from_signals():
+            export_onnx(colorizer, args.output, input=args.input, overwrite=args.force)
+    except OutputError as e:
+        raise CLIError(f"export onnx: {e}", 1) from e
+    except KeyboardInterrupt:
+        raise CLIError(f"interrupted; {args.output} was not written", 130) from None
     except ImportError as e:
         raise CLIError(f"export onnx: {e.name or e} is missing; "
                        "pip install 'colorvid[export]'") from e

@@ -17,8 +17,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from colorvid.core import files
 from colorvid.core.color import rgb_to_lab
 
 if TYPE_CHECKING:
@@ -46,16 +45,10 @@ LABEL_WIDTH = 90
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path`` then move it over ``path``."""
+    """Call ``write(tmp)`` on a temporary file beside ``path`` then move it over ``path`` (with
+    the mode a plain ``open`` gives: :func:`colorvid.core.files.atomic_write`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.atomic_write(path, write)
 
 
 def _write_text(path: Path, text: str) -> None:

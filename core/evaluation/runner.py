@@ -34,6 +34,7 @@ __all__ = [
     "BASELINE",
     "VIDEO_SUFFIXES",
     "Cell",
+    "claim_report_folder",
     "EvalConfig",
     "EvalResult",
     "VideoRecord",
@@ -288,6 +289,23 @@ class _Progress:
         self.stream.flush()
 
 
+def claim_report_folder(out: Path, overwrite: bool) -> bool:
+    """Make the report folder ``out``; refuse one that holds anything unless ``overwrite``.
+    Returns whether it was created (so that a caller may remove it when the run fails)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: is a file; --out takes a report folder")
+    if out.is_dir():
+        if any(out.iterdir()) and not overwrite:
+            raise ValueError(f"{out}: already exists and is not empty (use --overwrite to "
+                             "replace its report files; other files in it are kept)")
+        return False
+    try:
+        out.mkdir(parents=True)
+    except OSError as e:
+        raise ValueError(f"{out}: cannot create the report folder: {e.strerror or e}") from e
+    return True
+
+
 def _create_colorizer(name: str, config: EvalConfig) -> Colorizer:
     options = dict(config.options.get(name, {}))
     if config.device is not None and "device" not in options:
@@ -301,11 +319,14 @@ def evaluate(
     config: EvalConfig | None = None,
     *,
     progress: TextIO | None = sys.stderr,
+    overwrite: bool = False,
 ) -> EvalResult:
     """Run the evaluation and write the report into ``out_dir``; returns the results.
 
     Failures of one model or metric on one video are recorded as cells with an error and the run
-    goes on; an unreadable video is recorded in ``videos[i].error``.
+    goes on; an unreadable video is recorded in ``videos[i].error``. ``out_dir`` must be new or
+    empty unless ``overwrite``, which replaces the report's files and keeps any others (colorvid
+    ctt's ratings).
     """
     from colorvid.core.evaluation import report  # pictures and files (matplotlib, PIL)
 
@@ -313,7 +334,7 @@ def evaluate(
     config.validate()
     paths = find_videos(inputs)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_report_folder(out, overwrite)
     names = _unique_names(paths)
     models = config.model_names()
     host = get_host()

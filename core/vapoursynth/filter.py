@@ -29,11 +29,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from colorvid.core.host import get_host
-from colorvid.core.interfaces import Colorizer
+from colorvid.core.interfaces import MAX_RENDER_SIZE, Colorizer
 from colorvid.core.vapoursynth.batch import Batcher, FeatureCache
 from colorvid.core.vapoursynth.color import (
     CF_GRAY,
@@ -122,7 +123,7 @@ class FilterOptions:
             values[key] = tuple(seq) if key == "members" else seq[0]
         opts = cls(**values)
         for key, lo, hi in (("num_streams", 1, _MAX_STREAMS), ("batch_size", 1, _MAX_BATCH),
-                            ("render_size", 8, 4096), ("window", 1, 64)):
+                            ("render_size", 8, MAX_RENDER_SIZE), ("window", 1, 64)):
             v = getattr(opts, key)
             if v is not None and not lo <= v <= hi:
                 raise FilterError(f"{who}: {key} must be between {lo} and {hi}, got {v}")
@@ -357,7 +358,7 @@ class FilterSession:
         matrix = None
         if self.out.family == CF_YUV:
             matrix = resolve_matrix(props, self.height, self.who, n)
-        L = self._l(planes, strides, full)  # (1, 1, H, W) on the model's device
+        L = self._l(planes, strides, full, n)  # (1, 1, H, W) on the model's device
         if not self.colorizer.temporal:
             ab = self.batcher.submit(L)
         else:
@@ -369,18 +370,24 @@ class FilterSession:
                     if cached is not None:
                         known[i] = cached
                     else:
-                        missing[i] = L if i == n else self._l(p, s, resolve_range(pr, full))
+                        missing[i] = L if i == n else self._l(p, s, resolve_range(pr, full), i)
                 ab = self.batcher.submit(_Window([f[0] for f in used], known, missing))
             else:
-                seq = [L if i == n else self._l(p, s, resolve_range(pr, full))
+                seq = [L if i == n else self._l(p, s, resolve_range(pr, full), i)
                        for i, p, s, pr in used]
                 ab = self.batcher.submit(torch.cat(seq))
         write_planes(self._host(L)[0, 0], self._host(ab)[0], self.out, self.width, self.height,
                      full, matrix, dst)
         return self._props(props, full, matrix)
 
-    def _l(self, planes, strides, full) -> Tensor:
+    def _l(self, planes, strides, full, n: int) -> Tensor:
         L = read_l(planes, strides, self.src, self.width, self.height, full)
+        # A float clip can hold NaN or infinity; the network would spread it over the whole
+        # frame (an all-NaN output), so it is refused with the frame's number.
+        if not np.isfinite(L).all():
+            raise FilterError(f"{self.who}: frame {n} holds NaN or infinity; accepted: finite "
+                              "samples (replace them first, e.g. std.Expr(clip, 'x x = x 0 ?') "
+                              "turns NaN into 0)")
         return torch.from_numpy(L)[None, None].to(self.device)
 
     @staticmethod

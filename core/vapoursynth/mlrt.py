@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from colorvid.core.color import lab_to_rgb, rgb_to_grey_l
+from colorvid.core.files import OutputError, discard, os_error_text, publish, temp_beside
 from colorvid.core.interfaces import Colorizer
 
 __all__ = ["EXPORTABLE", "INPUTS", "ColorizeGraph", "export_onnx"]
@@ -88,13 +89,16 @@ def build_colorizer(model: str, **options: Any) -> Colorizer:
 
 
 def export_onnx(colorizer: Colorizer, path: str | os.PathLike[str], *, input: str = "gray",
-                sample: tuple[int, int] = (144, 176)) -> Path:
+                sample: tuple[int, int] = (144, 176), overwrite: bool = True) -> Path:
     """Write the ONNX graph of ``colorizer`` (vs-mlrt's conventions) to ``path``.
 
     ``input``: "gray" (GRAYS clips) or "rgb" (RGBS clips). ``sample``: the (H, W) traced with;
-    the graph's H and W stay dynamic.
+    the graph's H and W stay dynamic. The file is written and checked under a temporary name
+    and then moved to ``path`` (:mod:`colorvid.core.files`; ``overwrite=False`` keeps a file
+    that is there, raising :class:`~colorvid.core.files.OutputError`), so a full disk or an
+    interruption never leaves a truncated network under ``path``.
     """
-    import onnx
+    import onnx  # noqa: F401 - a missing onnx is an ImportError before any file is made
 
     if input not in INPUTS:
         raise ValueError(f"input must be one of {', '.join(INPUTS)}, got {input!r}")
@@ -102,6 +106,24 @@ def export_onnx(colorizer: Colorizer, path: str | os.PathLike[str], *, input: st
     graph = ColorizeGraph(colorizer, channels).eval()
     x = torch.rand(1, channels, *sample)
     path = Path(path)
+    if not overwrite and path.exists():
+        raise OutputError(f"{path}: already exists (use --force to overwrite it)")
+    tmp = temp_beside(path)
+    try:
+        _export_checked(graph, x, tmp)
+        publish(tmp, path, overwrite=overwrite)
+    except OSError as e:
+        if isinstance(e, OutputError):
+            raise
+        raise OutputError(f"{path}: cannot write: {os_error_text(e)}") from e
+    finally:
+        discard(tmp if tmp.exists() else None)
+    return path
+
+
+def _export_checked(graph: nn.Module, x: Tensor, path: Path) -> None:
+    import onnx
+
     # The tracing exporter: shape checks and the render size become constants (the warnings say
     # so); H and W stay symbolic through the resizes. Opset 18 is what vs-mlrt's ORT 1.2x reads.
     with torch.no_grad(), warnings.catch_warnings():
@@ -117,4 +139,3 @@ def export_onnx(colorizer: Colorizer, path: str | os.PathLike[str], *, input: st
         )
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
-    return path
