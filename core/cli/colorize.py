@@ -31,9 +31,10 @@ from colorvid.core.video.pipeline import (
     open_colorizer,
 )
 from colorvid.core.video.progress import MODES, ProgressMode
+from colorvid.core.video.stabilize import DEFAULT_STRENGTH, MAX_STRENGTH, StabilizeOptions
 
-__all__ = ["add_options", "add_parser", "colorize_input", "load_colorizer", "report_warnings",
-           "run"]
+__all__ = ["add_options", "add_parser", "colorize_input", "load_colorizer", "parse_strength",
+           "report_warnings", "run"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 # --pipeline: the engine of VideoColorizer.stream (None: pipeline.auto_pipelined decides).
@@ -74,6 +75,19 @@ def parse_time(text: str) -> float:
                                          "or [HH:]MM:SS[.mmm]")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a time must be >= 0")
+    return value
+
+
+def parse_strength(text: str) -> float:
+    """``--stabilize STRENGTH``: a number from 0 to MAX_STRENGTH (the history's share)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= MAX_STRENGTH:
+        raise argparse.ArgumentTypeError(
+            f"STRENGTH must be a number from 0 to {MAX_STRENGTH} (default {DEFAULT_STRENGTH}), "
+            f"got {text!r}; write --stabilize after INPUT when giving no STRENGTH")
     return value
 
 
@@ -137,6 +151,15 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render-size", type=_positive("--render-size", 16, MAX_RENDER_SIZE),
                    metavar="N", help="internal square resolution of the model, 16 to "
                    f"{MAX_RENDER_SIZE} (default: the model's)")
+    p.add_argument("--stabilize", nargs="?", const=DEFAULT_STRENGTH, type=parse_strength,
+                   metavar="STRENGTH",
+                   help="remove colour flicker: blend each frame's colour with the previous "
+                   "frames' moved along the optical flow, where the motion is reliable (any "
+                   f"--model; STRENGTH 0..{MAX_STRENGTH}, the history's share, default "
+                   f"{DEFAULT_STRENGTH}); see docs/stabilize.md")
+    p.add_argument("--stabilize-mode", choices=("bidirectional", "forward"),
+                   help="bidirectional (default): a backward pass too, merged with the forward "
+                   "one (holds 32 frames); forward: one pass, no frames held")
     p.add_argument("--codec", help="video encoder (default: libx264 for mp4/mkv/mov/avi, "
                    "libvpx-vp9 for webm, rawvideo for y4m)")
     p.add_argument("--crf", type=_positive("--crf", 0), help="constant-rate factor "
@@ -174,13 +197,15 @@ def _check_model_takes(args: argparse.Namespace, option: str, flag: str, lacks: 
 def load_colorizer(args: argparse.Namespace, device: str | None = None) -> VideoColorizer:
     """The colorizer that colorize's options ask for, loaded once (``device`` overrides
     ``--device``: ``colorvid batch`` gives each worker its own GPU)."""
+    stabilize = _stabilize(args)
     if args.weights is not None:
         _check_model_takes(args, "weights", "--weights", "takes no weights file")
     try:
         dtype = {} if args.dtype is None else {"dtype": _checked_dtype(args)}
         return open_colorizer(args.model, args.weights, device or args.device, batch=args.batch,
                               render_size=args.render_size,
-                              pipelined=PIPELINE_MODES[args.pipeline], **dtype)
+                              pipelined=PIPELINE_MODES[args.pipeline], stabilize=stabilize,
+                              **dtype)
     except ValueError as e:  # options the model refuses (e.g. its render-size limits)
         raise ColorizeError(f"--model {args.model}: {e}") from e
 
@@ -238,6 +263,17 @@ def report_warnings(src: str, report: MediaReport) -> list[str]:
         warnings.append("not copied (the output cannot carry them): "
                         + ", ".join(report.dropped_streams))
     return warnings
+
+
+def _stabilize(args: argparse.Namespace) -> StabilizeOptions | None:
+    """--stabilize [STRENGTH] and --stabilize-mode as options (None: not asked for)."""
+    if args.stabilize is None:
+        if args.stabilize_mode is not None:
+            raise ColorizeError("--stabilize-mode applies with --stabilize (e.g. --stabilize "
+                                f"--stabilize-mode {args.stabilize_mode})")
+        return None
+    return StabilizeOptions(strength=args.stabilize,
+                            bidirectional=args.stabilize_mode != "forward")
 
 
 def _section(args: argparse.Namespace, src: str) -> tuple[float | None, float | None]:

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from colorvid.core.cli import CLIError
+from colorvid.core.cli.colorize import parse_strength
 from colorvid.core.cli.signals import interrupts_from_signals
+from colorvid.core.video.stabilize import DEFAULT_STRENGTH, MAX_STRENGTH
 
 __all__ = ["add_parser", "parse_option_value", "parse_options", "run"]
 
@@ -51,6 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--columns", type=int, default=6, metavar="N",
                    help="frames per contact sheet (default 6)")
     p.add_argument("--device", default=None, help="device for the models, e.g. cuda")
+    p.add_argument("--stabilize", nargs="?", const=DEFAULT_STRENGTH, type=parse_strength,
+                   metavar="STRENGTH",
+                   help="also score each model through the temporal stabiliser (row "
+                   f"MODEL+stabilize, bidirectional; STRENGTH 0..{MAX_STRENGTH}, default "
+                   f"{DEFAULT_STRENGTH}); see docs/stabilize.md")
     p.add_argument("--overwrite", action="store_true",
                    help="write into an existing REPORT_DIR, replacing its report files (other "
                    "files, such as colorvid ctt's ratings, are kept)")
@@ -116,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         models=models, options=options, metrics=args.metric, frames=args.frames,
         stride=args.stride, seed=args.seed, sheet_columns=args.columns,
         write_clips=not args.no_clips, write_pictures=not args.no_pictures, device=args.device,
+        stabilize=args.stabilize,
     )
     out = Path(args.out)
     try:

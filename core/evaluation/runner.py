@@ -29,9 +29,11 @@ from colorvid.core.interfaces import Colorizer, Metric
 from colorvid.core.video.decode import probe, read_frames
 from colorvid.core.video.images import is_image_file, is_pattern, open_images, to_8bit
 from colorvid.core.video.pipeline import VideoColorizer
+from colorvid.core.video.stabilize import StabilizeOptions
 
 __all__ = [
     "BASELINE",
+    "STABILIZED_SUFFIX",
     "VIDEO_SUFFIXES",
     "Cell",
     "claim_report_folder",
@@ -51,6 +53,8 @@ METRIC_ORDER = ("rmse_ab", "rmse_rgb", "psnr", "ssim", "colorfulness", "colorful
                 "hue_accuracy", "chroma_ratio", "cdc", "warp_error", "still_flicker")
 # Frames colorized per forward pass of a stateless model: bounds memory on long videos.
 BATCH_FRAMES = 8
+# The row of a model run through the temporal stabiliser (EvalConfig.stabilize): "zhang+stabilize"
+STABILIZED_SUFFIX = "+stabilize"
 
 
 @dataclasses.dataclass
@@ -68,6 +72,9 @@ class EvalConfig:
         write_clips: encode each colorized video (WebM, for ``colorvid ctt serve``).
         write_pictures: draw the contact sheet and flicker plot of each video.
         device: device passed to colorizers that accept one (None: their default).
+        stabilize: also score each model (not the grey baseline) through the temporal
+            stabiliser at this strength (:mod:`colorvid.core.video.stabilize`,
+            bidirectional), as the row ``<model>+stabilize`` after the model's own.
     """
 
     models: Sequence[str] = (BASELINE,)
@@ -80,6 +87,7 @@ class EvalConfig:
     write_clips: bool = True
     write_pictures: bool = True
     device: str | None = None
+    stabilize: float | None = None
 
     def validate(self) -> None:
         if self.frames is not None and (not isinstance(self.frames, int) or self.frames < 1):
@@ -88,6 +96,8 @@ class EvalConfig:
             raise ValueError(f"stride must be an int >= 1, got {self.stride!r}")
         if not isinstance(self.sheet_columns, int) or self.sheet_columns < 1:
             raise ValueError(f"sheet_columns must be an int >= 1, got {self.sheet_columns!r}")
+        if self.stabilize is not None:
+            StabilizeOptions.coerce(self.stabilize)  # a clear ValueError when out of range
         unknown = set(self.options) - set(self.model_names())
         if unknown:
             raise ValueError(f"options given for models that are not evaluated: "
@@ -97,6 +107,15 @@ class EvalConfig:
     def model_names(self) -> list[str]:
         names = [BASELINE] + [m for m in self.models if m != BASELINE]
         return list(dict.fromkeys(names))  # keep order, drop repeats
+
+    def row_names(self) -> list[str]:
+        """The report's rows: each model, then (with ``stabilize``) its stabilised run."""
+        rows = []
+        for name in self.model_names():
+            rows.append(name)
+            if self.stabilize is not None and name != BASELINE:
+                rows.append(name + STABILIZED_SUFFIX)
+        return rows
 
 
 @dataclasses.dataclass
@@ -241,16 +260,19 @@ def _decode(path: Path, config: EvalConfig) -> tuple[list[tuple[int, np.ndarray]
     return list(read_frames(path, count=config.frames, stride=config.stride)), rate
 
 
-def colorize_frames(colorizer: Colorizer, frames: np.ndarray) -> np.ndarray:
+def colorize_frames(colorizer: Colorizer, frames: np.ndarray, *,
+                    stabilize: StabilizeOptions | float | None = None) -> np.ndarray:
     """RGB uint8 ``(T, H, W, 3)`` -> colorized RGB uint8: only the frames' L reaches the model.
 
     Runs colorize's engine (:meth:`VideoColorizer.stream`: RGB -> L, the model and Lab -> RGB,
     in threads or one after another as colorize chooses, ``BATCH_FRAMES`` at a time), with one
     temporal state for the whole video
     (no scene-cut resets, as the models are scored on their own memory) and the model's chroma
-    checked (shape, finite).
+    checked (shape, finite). ``stabilize``: through the temporal stabiliser (which restarts at
+    scene cuts).
     """
-    vc = VideoColorizer(colorizer, batch=BATCH_FRAMES, scene_cuts=False, check_chroma=True)
+    vc = VideoColorizer(colorizer, batch=BATCH_FRAMES, scene_cuts=False, check_chroma=True,
+                        stabilize=stabilize)
     out = np.empty(frames.shape[:3] + (3,), np.uint8)
     n = 0
     for n, rgb in enumerate(vc.stream(frames), start=1):
@@ -337,6 +359,7 @@ def evaluate(
     claim_report_folder(out, overwrite)
     names = _unique_names(paths)
     models = config.model_names()
+    rows = config.row_names()  # models and their stabilised runs, in the report's order
     host = get_host()
     if config.metrics is not None:
         metric_names = list(dict.fromkeys(config.metrics))
@@ -353,7 +376,7 @@ def evaluate(
         except Exception as e:  # noqa: BLE001 - reported per cell, run continues
             metrics[m] = e
     result = EvalResult(
-        config=config, videos=[], models=models, metrics=metric_names,
+        config=config, videos=[], models=rows, metrics=metric_names,
         higher_is_better={m: bool(getattr(v, "higher_is_better", False))
                           for m, v in metrics.items()},
         descriptions={m: _description(m) for m in metric_names},
@@ -368,7 +391,7 @@ def evaluate(
             if progress is not None:  # said once here, not again for every video
                 progress.write(f"eval: model {model} cannot be created: {_error_text(e)}\n")
 
-    bar = _Progress(len(paths) * len(models), progress)
+    bar = _Progress(len(paths) * len(rows), progress)
     for path, name in zip(paths, names, strict=False):
         record = VideoRecord(name=name, path=str(path))
         result.videos.append(record)
@@ -383,20 +406,22 @@ def evaluate(
                 record.fps = rate / config.stride
         except Exception as e:  # noqa: BLE001 - unreadable video: report, go on
             record.error = _error_text(e)
-            for model in models:
+            for model in rows:
                 for m in metric_names:
                     result.cells.append(Cell(name, model, m, None, f"video: {record.error}"))
                 bar.step(f"{name} (unreadable)")
             continue
         ref_t = _to_video_tensor(ref)
         outputs: dict[str, np.ndarray] = {}
-        for model in models:
-            colorizer = colorizers[model]
+        for model in rows:
+            stabilized = model not in colorizers
+            colorizer = colorizers[model.removesuffix(STABILIZED_SUFFIX)]
             try:
                 if isinstance(colorizer, BaseException):
                     raise colorizer
                 torch.manual_seed(config.seed)
-                outputs[model] = colorize_frames(colorizer, ref)
+                outputs[model] = colorize_frames(
+                    colorizer, ref, stabilize=config.stabilize if stabilized else None)
             except Exception as e:  # noqa: BLE001
                 err = _error_text(e)
                 if progress is not None and not isinstance(colorizer, BaseException):

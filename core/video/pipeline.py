@@ -47,6 +47,7 @@ from colorvid.core.video.decode import probe
 from colorvid.core.video.engine import Stage, items_in_flight, run_stages
 from colorvid.core.video.progress import Progress, ProgressMode
 from colorvid.core.video.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
+from colorvid.core.video.stabilize import StabilizeOptions, Stabilizer
 from colorvid.core.video.transcode import PIPE, Transcoder, TranscodeReport
 
 __all__ = [
@@ -98,7 +99,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device | None:
 def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
                    device: str | torch.device | None = None, *, batch: int = DEFAULT_BATCH,
                    render_size: int | None = None, scene_threshold: float = DEFAULT_THRESHOLD,
-                   pipelined: bool | None = None, **options: Any) -> VideoColorizer:
+                   pipelined: bool | None = None,
+                   stabilize: StabilizeOptions | float | bool | None = None,
+                   **options: Any) -> VideoColorizer:
     """Create the registered colorizer ``name`` and wrap it for frames and frame streams.
 
     Args:
@@ -111,12 +114,20 @@ def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
         pipelined: run :meth:`VideoColorizer.stream`'s stages in threads of their own (True)
             or one after another in the caller's thread (False); ``None`` (the default) chooses
             by where the model runs (:func:`auto_pipelined`).
+        stabilize: flow-guided flicker removal on the model's chroma in
+            :meth:`VideoColorizer.stream` (:mod:`colorvid.core.video.stabilize`): ``True`` for
+            the defaults, a strength (0 to 0.98, the history's share), or
+            :class:`~colorvid.core.video.stabilize.StabilizeOptions`; None/False: off.
         **options: passed to the colorizer's factory (e.g. ``preset=...``).
 
     Raises:
         ColorizeError: unknown name, unusable device, or the factory failed (message says why).
     """
     dev = resolve_device(device)
+    try:
+        stabilize = StabilizeOptions.coerce(stabilize)
+    except ValueError as e:
+        raise ColorizeError(str(e)) from e
     if weights is not None:
         options["weights"] = str(weights)
     if dev is not None:
@@ -130,7 +141,8 @@ def open_colorizer(name: str = DEFAULT_MODEL, weights: str | Path | None = None,
     except Exception as e:  # noqa: BLE001 - any factory failure is reported as one line
         raise ColorizeError(f"cannot create colorizer {name!r}: {type(e).__name__}: {e}") from e
     return VideoColorizer(model, batch=batch, render_size=render_size,
-                          scene_threshold=scene_threshold, pipelined=pipelined)
+                          scene_threshold=scene_threshold, pipelined=pipelined,
+                          stabilize=stabilize)
 
 
 def usable_cpus() -> int:
@@ -165,7 +177,8 @@ class VideoColorizer:
     def __init__(self, model: Colorizer, *, batch: int = DEFAULT_BATCH,
                  render_size: int | None = None,
                  scene_threshold: float = DEFAULT_THRESHOLD, pipelined: bool | None = None,
-                 scene_cuts: bool = True, check_chroma: bool = False) -> None:
+                 scene_cuts: bool = True, check_chroma: bool = False,
+                 stabilize: StabilizeOptions | float | bool | None = None) -> None:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
         if render_size is not None:
@@ -182,6 +195,8 @@ class VideoColorizer:
         self.pipelined = auto_pipelined(self.device) if pipelined is None else pipelined
         self.scene_cuts_enabled = scene_cuts  # False: one state for the whole stream (eval)
         self.check_chroma = check_chroma  # refuse a wrongly shaped or non-finite ab (eval)
+        # flow-guided chroma stabilisation in stream() (None: off); its own scene cuts always
+        self.stabilize = StabilizeOptions.coerce(stabilize)
         self.detector = SceneCutDetector(scene_threshold)
         self.scene_cuts: list[int] = []  # frame indices where the last stream reset the state
 
@@ -197,9 +212,10 @@ class VideoColorizer:
     @property
     def read_ahead(self) -> int:
         """The most frames :meth:`stream` reads beyond those it has yielded (pipelined)."""
+        held = Stabilizer(self.stabilize).delay if self.stabilize else 0
         if not self.pipelined:
-            return self.batch
-        return self.batch * items_in_flight(len(self._stages()), PIPELINE_DEPTH)
+            return self.batch + held
+        return self.batch * items_in_flight(len(self._stages()), PIPELINE_DEPTH) + held
 
     def _to_l(self, frame: np.ndarray | Tensor) -> Tensor:
         if not isinstance(frame, (np.ndarray, Tensor)):
@@ -265,19 +281,35 @@ class VideoColorizer:
         """L batches -> (L, ab at the model's resolution), in order, carrying the temporal state
         (reset at scene cuts and where the frame size changes)."""
         state: Any = None
+        stab = Stabilizer(self.stabilize) if self.stabilize else None
         for b in batches:
             if b.new_sequence:
                 state = None
                 self.detector.reset()
-            resets = None
-            if self.temporal and self.scene_cuts_enabled:
-                resets = self.detector(b.L)
-                self.scene_cuts.extend(b.first + int(i) for i in resets.nonzero().flatten())
+                if stab is not None:
+                    yield from _grouped(stab.reset())
+            resets = cuts = None
+            if (self.temporal and self.scene_cuts_enabled) or stab is not None:
+                cuts = self.detector(b.L)
+                self.scene_cuts.extend(b.first + int(i) for i in cuts.nonzero().flatten())
+                if self.temporal and self.scene_cuts_enabled:
+                    resets = cuts
             ab, state = self._predict(b.L, state, resets)
             if self.check_chroma:
                 _check_chroma(self.model, b.L, ab)
             check_finite_output(self.model, ab)
-            yield b.L, ab
+            if stab is None:
+                yield b.L, ab
+                continue
+            ready = []  # frames the stabiliser hands back: (L (1, 1, H, W), ab on its grid)
+            chroma = ab.detach().float().cpu().numpy()
+            for i in range(b.L.shape[0]):
+                L = b.L[i : i + 1]
+                ready += stab.push(L[0, 0].detach().float().cpu().numpy(), chroma[i],
+                                   cut=bool(cuts[i]), payload=L)
+            yield from _grouped(ready)
+        if stab is not None:
+            yield from _grouped(stab.flush())
 
     def _stages(self) -> list[Stage]:
         return [("model", self._chroma), ("convert", self._frames)]
@@ -301,7 +333,10 @@ class VideoColorizer:
         (including ``frames`` itself) stops all of them and is re-raised here; closing the
         generator stops and joins the threads. Temporal models get one state for the whole
         stream, reset where :attr:`detector` sees a cut (indices recorded in
-        :attr:`scene_cuts`) and where the frame size changes.
+        :attr:`scene_cuts`) and where the frame size changes. With :attr:`stabilize` the chroma
+        goes through a :class:`~colorvid.core.video.stabilize.Stabilizer` (restarted at the
+        same cuts, for every model) before Lab -> RGB; bidirectional, it holds up to
+        ``block + lookahead`` frames more (counted in :attr:`read_ahead`).
         """
         self.detector.reset()
         self.scene_cuts = []
@@ -318,6 +353,18 @@ class VideoColorizer:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
+
+
+def _grouped(ready: list[tuple[Tensor, np.ndarray]]) -> Iterator[tuple[Tensor, Tensor]]:
+    """The stabiliser's ``(L (1, 1, H, W), ab (2, h, w))`` frames as (L, ab) batches, one per
+    run of equal frame sizes."""
+    start = 0
+    for end in range(1, len(ready) + 1):
+        if end == len(ready) or ready[end][0].shape != ready[start][0].shape:
+            L = torch.cat([r[0] for r in ready[start:end]])
+            ab = torch.from_numpy(np.stack([r[1] for r in ready[start:end]])).to(L.device)
+            yield L, ab
+            start = end
 
 
 def check_finite_output(model: Colorizer, ab: Tensor) -> None:
