@@ -59,6 +59,15 @@ class ColorvidSpec:
         """
 
     @hookspec
+    def register_trainers(self, register: Register) -> None:
+        """Register what ``colorvid train --model NAME`` trains: ``register(name, factory)``,
+        factory(*, preset, init, options) -> a
+        :class:`~colorvid.core.training.adapters.TrainAdapter` (name: the colorizer's).
+
+        :param register: callback taking ``(name, factory, *, description="")``.
+        """
+
+    @hookspec
     def register_metrics(self, register: Register) -> None:
         """Register evaluation metrics: ``register(name, factory)``, factory(**options) -> Metric.
 

@@ -46,12 +46,13 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "colorvid"
-Kind = Literal["colorizer", "loss", "metric"]
-KINDS: tuple[Kind, ...] = ("colorizer", "loss", "metric")
+Kind = Literal["colorizer", "loss", "metric", "trainer"]
+KINDS: tuple[Kind, ...] = ("colorizer", "loss", "metric", "trainer")
 _HOOK_OF_KIND = {
     "colorizer": "register_colorizers",
     "loss": "register_losses",
     "metric": "register_metrics",
+    "trainer": "register_trainers",
 }
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
@@ -66,6 +67,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "colorvid.plugins.models.zhang",
     "colorvid.plugins.models.larsson",
     "colorvid.plugins.models.mobilenet",
+    # The trainers of the built-in colorizers (what `colorvid train --model NAME` builds).
+    "colorvid.core.training.adapters",
 )
 
 

@@ -30,7 +30,7 @@ from torch import Tensor
 import colorvid
 from colorvid.core.bins import AB_BINS_SHA256
 from colorvid.core.interfaces import Colorizer
-from colorvid.plugins.lrcn_net import LRCNConfig, LRCNNet
+from colorvid.plugins.lrcn_net import LRCNConfig, LRCNNet, frame_colorizer_class
 from colorvid.plugins.models.common import (
     cast_keeping_decoder,
     pick_memory_format,
@@ -48,8 +48,35 @@ DEFAULT_WINDOW = 6  # the paper's sequence length
 _STRIDE = 8
 
 
+def _cnn_of(cnn: str | None, weights: Any, preset: str | None, pretrained: bool) -> str:
+    """The per-frame net under the LSTM: ``cnn`` when given (it must match the weights file),
+    else the weights file's (its header's ``architecture.cnn``; files without one hold a
+    Zhang CNN), else zhang."""
+    from colorvid.core.weights import default_weights_path, read_config
+    from colorvid.plugins.models.common import pick_preset
+
+    if cnn is not None and (not isinstance(cnn, str) or not cnn):
+        raise ValueError(f"lrcn: cnn must be the name of a per-frame 313-bin colorizer (zhang, "
+                         f"mobilenet), got {cnn!r}")
+    path = None
+    if weights is not None and os.path.isfile(weights):
+        path = weights
+    elif weights is None and pretrained:
+        found = default_weights_path(MODEL_NAME, pick_preset(MODEL_NAME, preset, None))
+        path = found if found.is_file() else None
+    in_file = None
+    if path is not None:
+        in_file = (read_config(path).get("architecture") or {}).get("cnn", "zhang")
+    if cnn is not None and in_file is not None and cnn != in_file:
+        raise ValueError(f"lrcn: cnn={cnn!r}, but {path} holds an LSTM over {in_file!r}; "
+                         f"pass cnn={in_file!r} or other weights")
+    return cnn or in_file or "zhang"
+
+
 class LRCNColorizer(Colorizer):
-    """LRCN as a (temporal) colorizer. Options as Zhang's, plus ``window``."""
+    """LRCN as a (temporal) colorizer. Options as Zhang's, plus ``window`` and ``cnn`` (the
+    per-frame 313-bin colorizer under the LSTM, ``zhang`` or ``mobilenet``; default: the
+    weights file's)."""
 
     name = MODEL_NAME
     temporal = True
@@ -69,6 +96,7 @@ class LRCNColorizer(Colorizer):
         temperature: float | None = None,
         saturation: float | None = None,
         prior_correction: float | None = None,
+        cnn: str | None = None,
     ) -> None:
         if window is not None and (isinstance(window, bool) or not isinstance(window, int)
                                    or window < 1):
@@ -77,10 +105,13 @@ class LRCNColorizer(Colorizer):
         if decode not in DECODE_MODES:
             raise ValueError(f"lrcn: decode must be one of {', '.join(DECODE_MODES)}, "
                              f"got {decode!r}")
-        setup_network(self, MODEL_NAME, lambda p: LRCNNet(LRCNConfig.preset(p)),
+        self.cnn = _cnn_of(cnn, weights, preset, pretrained)
+        stride = _STRIDE if self.cnn == "zhang" else max(
+            _STRIDE, int(getattr(frame_colorizer_class(self.cnn), "stride", _STRIDE)))
+        setup_network(self, MODEL_NAME, lambda p: LRCNNet(LRCNConfig.preset(p, self.cnn)),
                       weights=weights, preset=preset,
                       device=device, render_size=render_size, pretrained=pretrained, fp16=fp16,
-                      dtype=dtype, default_render_size=DEFAULT_RENDER_SIZE, stride=_STRIDE,
+                      dtype=dtype, default_render_size=DEFAULT_RENDER_SIZE, stride=stride,
                       expect_config={"bins_sha256": AB_BINS_SHA256})
         self.window = window
         self.decode_mode: DecodeMode = decode

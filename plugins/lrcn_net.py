@@ -29,16 +29,47 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from colorvid.plugins.models.zhang_net import ZhangConfig, ZhangNet
+from colorvid.plugins.models.zhang_net import BinDecoding, ZhangConfig, ZhangNet
 
-__all__ = ["ConvLSTMCell", "LRCNConfig", "LRCNNet", "LSTMState"]
+__all__ = ["ConvLSTMCell", "LRCNConfig", "LRCNNet", "LSTMState", "build_frame_net",
+           "frame_colorizer_class"]
 
 LSTMState = tuple[Tensor, Tensor]
 
 
+def frame_colorizer_class(cnn: str) -> type:
+    """The class of the per-frame 313-bin colorizer registered as ``cnn`` (its factory's
+    ``frame_colorizer``: zhang, mobilenet, or a plugin's subclass of ZhangColorizer), which
+    gives ``build_net(preset)`` and the render ``stride``."""
+    from colorvid.core.host import get_host
+
+    try:
+        factory = get_host().entry("colorizer", cnn).factory
+    except KeyError as e:
+        raise ValueError(f"lrcn: cnn {cnn!r} is not a registered colorizer ({e.args[0]})") from None
+    cls = getattr(factory, "frame_colorizer", None)
+    if cls is None or not callable(getattr(cls, "build_net", None)):
+        raise ValueError(f"lrcn: cnn {cnn!r} is not a per-frame 313-bin colorizer (its factory "
+                         "names no frame_colorizer class with build_net(preset), as zhang's and "
+                         "mobilenet's do)")
+    return cls
+
+
+def build_frame_net(cnn: str, preset: str) -> BinDecoding:
+    """The per-frame 313-bin net under the LSTM: ``build_net(preset)`` of the colorizer
+    registered as ``cnn``."""
+    if cnn == "zhang":  # the paper's CNN, without a trip through the plugin host
+        return ZhangNet(ZhangConfig.preset(preset))
+    net = frame_colorizer_class(cnn).build_net(preset)
+    if not isinstance(net, BinDecoding):
+        raise ValueError(f"lrcn: cnn {cnn!r} builds a {type(net).__name__}, not a 313-bin "
+                         "BinDecoding net")
+    return net
+
+
 @dataclasses.dataclass(frozen=True)
 class LRCNConfig:
-    zhang: ZhangConfig = ZhangConfig()
+    zhang: ZhangConfig = ZhangConfig()  # the CNN's widths when ``cnn`` is "zhang"
     # Channels the 313 probabilities are projected to before the LSTM, and the LSTM's hidden
     # channels: 64 / 128 for the released-size CNN, 32 / 32 for tiny (see the module docstring).
     inputs: int = 64
@@ -46,18 +77,27 @@ class LRCNConfig:
     # Gate kernel: 3x3 follows ~1 cell (4 px) of motion per frame; 5x5 doubled the LSTM cost for
     # no gain on the tiny model's validation loss.
     kernel: int = 3
+    # The registered per-frame colorizer whose net gives the 313 logits (build_frame_net), at
+    # the same preset as the LRCN; "zhang" is the paper's.
+    cnn: str = "zhang"
+    preset_name: str = "full"
 
     @classmethod
-    def preset(cls, name: str) -> LRCNConfig:
+    def preset(cls, name: str, cnn: str = "zhang") -> LRCNConfig:
         if name == "full":
-            return cls(ZhangConfig.preset("full"), inputs=64, hidden=128)
+            return cls(ZhangConfig.preset("full"), inputs=64, hidden=128, cnn=cnn,
+                       preset_name=name)
         if name in ("tiny", "small"):
-            return cls(ZhangConfig.preset(name), inputs=32, hidden=32)
+            return cls(ZhangConfig.preset(name), inputs=32, hidden=32, cnn=cnn,
+                       preset_name=name)
         raise ValueError(f"lrcn: unknown preset {name!r}; accepted: 'tiny', 'small', 'full'")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"zhang": self.zhang.to_dict(), "inputs": self.inputs, "hidden": self.hidden,
-                "kernel": self.kernel}
+        out: dict[str, Any] = {"inputs": self.inputs, "hidden": self.hidden,
+                               "kernel": self.kernel}
+        if self.cnn == "zhang":
+            return {"zhang": self.zhang.to_dict(), **out}
+        return {"cnn": self.cnn, **out}
 
 
 class ConvLSTMCell(nn.Module):
@@ -84,13 +124,17 @@ class ConvLSTMCell(nn.Module):
 
 
 class LRCNNet(nn.Module):
-    """``cnn`` (a ZhangNet), ``proj`` (1x1), ``lstm`` (ConvLSTMCell), ``head`` (1x1)."""
+    """``cnn`` (a ZhangNet, or another per-frame 313-bin net), ``proj`` (1x1), ``lstm``
+    (ConvLSTMCell), ``head`` (1x1)."""
 
     def __init__(self, config: LRCNConfig | None = None) -> None:
         super().__init__()
         self.config = config or LRCNConfig()
-        q = self.config.zhang.num_bins
-        self.cnn = ZhangNet(self.config.zhang)
+        if self.config.cnn == "zhang":
+            self.cnn: BinDecoding = ZhangNet(self.config.zhang)
+        else:
+            self.cnn = build_frame_net(self.config.cnn, self.config.preset_name)
+        q = self.cnn.model_out.in_channels
         self.proj = nn.Conv2d(q, self.config.inputs, 1)
         self.lstm = ConvLSTMCell(self.config.inputs, self.config.hidden, self.config.kernel)
         self.head = nn.Conv2d(self.config.hidden, q, 1)

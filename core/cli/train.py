@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train or fine-tune a colorizer (zhang, lrcn, larsson)",
                        description="Train a colorizer on videos (split 80/10/10 by video). "
                        "Defaults are the paper's hyper-parameters.")
-    p.add_argument("--model", required=True, choices=("zhang", "lrcn", "larsson", "mobilenet"))
+    p.add_argument("--model", required=True, metavar="NAME",
+                   help="a trainable colorizer: zhang, lrcn, larsson, mobilenet, or one a plugin "
+                        "registers with the register_trainers hook")
     p.add_argument("--data", nargs="+", default=[], metavar="DIR",
                    help="video files, image sequences (folders of numbered frames, e.g. the "
                    "DAVIS layout, or a pattern such as frames/%%05d.png) or folders of them "

@@ -5,6 +5,13 @@ A batch from :mod:`colorvid.core.training.data` is
 An adapter owns the network, its training module (what DistributedDataParallel wraps: its
 ``forward`` returns the outputs dict), the loss-side ground truth, and how the trained network
 is saved as a colorvid weights file.
+
+Adapters are plugins: ``colorvid train --model NAME`` builds the one registered under NAME by
+the ``register_trainers`` hook, so a third-party colorizer trains exactly as the built-in ones::
+
+    @colorvid.hookimpl
+    def register_trainers(register):
+        register("mynet", MyNetAdapter)  # a TrainAdapter subclass: build, outputs, ...
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from colorvid.core.bins import AB_BINS_SHA256
+from colorvid.core.hookspecs import hookimpl
 from colorvid.core.weights import default_weights_path, load_weights, save_weights
 
-__all__ = ["ADAPTERS", "HyperParameters", "TrainAdapter", "make_adapter"]
+__all__ = ["ADAPTERS", "HyperParameters", "TrainAdapter", "make_adapter", "register_trainers"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +54,10 @@ _LARSSON_HP = HyperParameters("sgd", 1e-3, 5e-4, milestones=(50000, 65000, 80000
                               steps=80000, crop=256, seq_len=1)
 
 
+# Set by the trainer from its own flags (--seq-mode, --freeze-cnn, lrcn's cnn_init).
+_TRAINER_OPTIONS = frozenset({"seq_mode", "train_cnn", "cnn_init"})
+
+
 class _Module(nn.Module):
     """Wraps a network so that ``forward(L)`` returns the loss's outputs (what DDP calls)."""
 
@@ -65,11 +77,20 @@ class TrainAdapter:
     default_loss: str = ""
     hp: HyperParameters
     uses_prior: bool = True
+    # The options a user may set with ``colorvid train --model-option KEY=VALUE``.
+    model_options: tuple[str, ...] = ()
 
     def __init__(self, preset: str, init: str | None = None, options: dict[str, Any] | None = None
                  ) -> None:
+        if not self.model:
+            raise TypeError(f"{type(self).__name__}: set the class attribute 'model' (the "
+                            "colorizer's registered name, used in the weights header)")
         self.preset = preset
         self.options = dict(options or {})
+        unknown = sorted(set(self.options) - set(self.model_options) - _TRAINER_OPTIONS)
+        if unknown:
+            raise ValueError(f"{self.model}: unknown --model-option {', '.join(unknown)}; "
+                             f"accepted: {', '.join(self.model_options) or 'none'}")
         self.net = self.build()
         self.init_from = self.initialise(init)
         for module in self.frozen():
@@ -102,8 +123,9 @@ class TrainAdapter:
         return {"L": batch["L"].flatten(0, 1), "ab": batch["ab"].flatten(0, 1)}
 
     def config(self) -> dict[str, Any]:
+        config = getattr(self.net, "config", None)
         return {"model": self.model, "preset": self.preset, "bins_sha256": AB_BINS_SHA256,
-                "architecture": self.net.config.to_dict()}
+                "architecture": config.to_dict() if hasattr(config, "to_dict") else {}}
 
     def save(self, path: Path, prior: Tensor | None, training: dict[str, Any],
              decoding: dict[str, Any] | None = None) -> Path:
@@ -136,6 +158,8 @@ def _load_lstm_weights(net: nn.Module, path: Path) -> None:
 
 
 class ZhangAdapter(TrainAdapter):
+    """Zhang et al. ECCV16: 313-bin classification with the rebalanced loss."""
+
     model, default_loss, hp = "zhang", "rebalanced_ce", _ZHANG_HP
 
     def build(self) -> nn.Module:
@@ -157,27 +181,42 @@ class ZhangAdapter(TrainAdapter):
         return {"logits": net.logits(L.flatten(0, 1))}  # (B*T, 313, c/4, c/4)
 
 
+def _cnn_of_file(path: Path) -> str | None:
+    """The per-frame model a weights file holds: its model (zhang, mobilenet, ...), or for an
+    lrcn file the CNN under its LSTM (``architecture.cnn``, zhang when absent)."""
+    from colorvid.core.weights import read_config
+
+    if not path.is_file():
+        return None
+    header = read_config(path)
+    if header.get("model") == "lrcn":
+        return (header.get("architecture") or {}).get("cnn", "zhang")
+    return header.get("model")
+
+
 class LRCNAdapter(TrainAdapter):
-    """LRCN: the CNN starts from Zhang weights (``--init`` a zhang file, else the shipped
-    zhang-<preset> weights when present), the LSTM from scratch (the paper's setup)."""
+    """LRCN: a per-frame 313-bin CNN (option ``cnn``: zhang, the paper's, or mobilenet; default:
+    the model of the ``--init`` file) starting from its trained weights (``--init`` a file of
+    that model, else its shipped <cnn>-<preset> weights), the LSTM from scratch."""
 
     model, default_loss, hp = "lrcn", "lrcn", _LRCN_HP
+    model_options = ("cnn",)
 
     def build(self) -> nn.Module:
         from colorvid.plugins.lrcn_net import LRCNConfig, LRCNNet
 
-        return LRCNNet(LRCNConfig.preset(self.preset))
+        return LRCNNet(LRCNConfig.preset(self.preset, self.cnn))
 
     def initialise(self, init: str | None) -> str | None:
-        """``init`` is a zhang file (the CNN; the LSTM starts from scratch) or an lrcn file (the
-        whole network: a continued run); option ``cnn_init``, a zhang file, then replaces the
-        CNN (a continued LSTM over a newer CNN)."""
+        """``init`` is a file of the CNN's model (the CNN; the LSTM starts from scratch) or an
+        lrcn file (the whole network: a continued run); option ``cnn_init``, a file of the CNN's
+        model, then replaces the CNN (a continued LSTM over a newer CNN)."""
         from colorvid.core.weights import read_config
 
-        path = Path(init) if init else default_weights_path("zhang", self.preset)
+        path = Path(init) if init else default_weights_path(self.cnn, self.preset)
         if not path.is_file():
-            warnings.warn(f"lrcn: no Zhang weights to start the CNN from ({path}); training it "
-                          "from scratch", stacklevel=2)
+            warnings.warn(f"lrcn: no {self.cnn} weights to start the CNN from ({path}); "
+                          "training it from scratch", stacklevel=2)
             return None
         header = read_config(path)
         cnn = self.options.get("cnn_init")
@@ -188,14 +227,20 @@ class LRCNAdapter(TrainAdapter):
         elif header.get("model") == "lrcn":
             _load_net_weights(self.net, "lrcn", self.preset, path)
         else:
-            _load_net_weights(self.net.cnn, "zhang", self.preset, path)
+            _load_net_weights(self.net.cnn, self.cnn, self.preset, path)
         if cnn:
-            _load_net_weights(self.net.cnn, "zhang", self.preset, Path(cnn))
+            _load_net_weights(self.net.cnn, self.cnn, self.preset, Path(cnn))
             return f"{path} (CNN from {cnn})"
         return str(path)
 
     def __init__(self, preset: str, init: str | None = None,
                  options: dict[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        found = _cnn_of_file(Path(init)) if init else None
+        self.cnn = str(options.get("cnn") or found or "zhang")
+        if found is not None and found != self.cnn:
+            raise ValueError(f"lrcn: cnn={self.cnn!r}, but --init {init} holds a {found!r} "
+                             "network")
         super().__init__(preset, init, options)
         # "all": sequence-in / sequence-out, L_seq on every frame (the paper's suggested
         # improvement, and what streaming inference does); "last": the paper's own setup, L_seq
@@ -253,6 +298,7 @@ class MobileNetAdapter(TrainAdapter):
     """
 
     model, default_loss, hp = "mobilenet", "rebalanced_ce", _MOBILENET_HP
+    model_options = ("freeze_encoder", "encoder_lr_scale")
 
     def build(self) -> nn.Module:
         from colorvid.plugins.models.mobilenet_net import MobileNetColorConfig, MobileNetColorNet
@@ -293,6 +339,8 @@ class MobileNetAdapter(TrainAdapter):
 
 
 class LarssonAdapter(TrainAdapter):
+    """Larsson et al.: hypercolumn hue/chroma histograms with their KL loss."""
+
     model, default_loss, hp = "larsson", "larsson_kl", _LARSSON_HP
     uses_prior = False
 
@@ -322,9 +370,25 @@ ADAPTERS: dict[str, type[TrainAdapter]] = {
 }
 
 
+@hookimpl
+def register_trainers(register) -> None:
+    for name, adapter in ADAPTERS.items():
+        register(name, adapter, description=(adapter.__doc__ or "").strip().split("\n")[0])
+
+
 def make_adapter(model: str, preset: str, init: str | None = None,
                  options: dict[str, Any] | None = None) -> TrainAdapter:
-    """The adapter of a trainable model (``zhang``, ``lrcn`` or ``larsson``)."""
-    if model not in ADAPTERS:
-        raise ValueError(f"train: unknown model {model!r}; accepted: {', '.join(ADAPTERS)}")
-    return ADAPTERS[model](preset, init, options)
+    """The adapter of a trainable model: the factory registered under ``model`` by a
+    ``register_trainers`` hook (built in: zhang, lrcn, larsson, mobilenet)."""
+    from colorvid.core.host import get_host
+
+    host = get_host()
+    names = host.names("trainer")
+    if model not in names:
+        raise ValueError(f"train: no trainer for model {model!r}; accepted: {', '.join(names)} "
+                         "(a plugin adds one with the register_trainers hook)")
+    adapter = host.entry("trainer", model).create(preset=preset, init=init, options=options)
+    if not isinstance(adapter, TrainAdapter):
+        raise ValueError(f"train: the trainer registered for {model!r} built a "
+                         f"{type(adapter).__name__}, not a TrainAdapter")
+    return adapter

@@ -48,6 +48,9 @@ def create_mobilenet(**options: Any) -> MobileNetColorizer:
     return MobileNetColorizer(**options)
 
 
+create_mobilenet.frame_colorizer = MobileNetColorizer  # LRCN can run its net per frame
+
+
 @colorvid.hookimpl
 def register_colorizers(register) -> None:
     register(MODEL_NAME, create_mobilenet,

@@ -139,6 +139,9 @@ def create_zhang(**options: Any) -> ZhangColorizer:
     return ZhangColorizer(**options)
 
 
+create_zhang.frame_colorizer = ZhangColorizer  # LRCN can run its net per frame
+
+
 @colorvid.hookimpl
 def register_colorizers(register) -> None:
     register(MODEL_NAME, create_zhang,
