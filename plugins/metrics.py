@@ -27,12 +27,14 @@ __all__ = [
     "ColorfulnessMetric",
     "ChromaRatioMetric",
     "HueAccuracyMetric",
+    "HueSectorAccuracyMetric",
     "PsnrMetric",
     "RmseAbMetric",
     "RmseRgbMetric",
     "SsimMetric",
     "colorfulness",
     "hue_agreement",
+    "hue_sector_accuracy",
 ]
 
 
@@ -183,6 +185,23 @@ COLOURED_CHROMA = 10.0
 GREY_CHROMA = 5.0
 
 
+def _hue_terms(pred: Tensor, ref: Tensor, degrees: float
+               ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Per pixel of two ``(T, 3, H, W)`` RGB videos: the original's chroma and hue angle, the
+    colorized chroma, the original's coloured pixels and the hits (design.md section 5)."""
+    p = rgb_to_lab(pred.detach().to(torch.float64).cpu())
+    r = rgb_to_lab(ref.detach().to(torch.float64).cpu())
+    pa, pb = p[:, 1], p[:, 2]
+    ra, rb = r[:, 1], r[:, 2]
+    pc, rc = torch.hypot(pa, pb), torch.hypot(ra, rb)  # (T, H, W)
+    coloured = rc > COLOURED_CHROMA
+    ref_hue = torch.atan2(rb, ra)
+    diff = torch.atan2(pb, pa) - ref_hue
+    diff = torch.remainder(diff + torch.pi, 2 * torch.pi) - torch.pi  # wrapped to [-pi, pi)
+    hit = coloured & (pc > GREY_CHROMA) & (diff.abs() <= degrees * torch.pi / 180.0)
+    return rc, ref_hue, pc, coloured, hit
+
+
 def hue_agreement(pred: Tensor, ref: Tensor, degrees: float = 30.0) -> tuple[Tensor, Tensor]:
     """Per frame of two ``(T, 3, H, W)`` RGB videos: (hue accuracy, chroma ratio), each ``(T,)``.
 
@@ -192,15 +211,7 @@ def hue_agreement(pred: Tensor, ref: Tensor, degrees: float = 30.0) -> tuple[Ten
     chroma over those pixels divided by the original's mean. Frames with no coloured pixel give
     NaN (there is nothing to judge), which the video mean skips.
     """
-    p = rgb_to_lab(pred.detach().to(torch.float64).cpu())
-    r = rgb_to_lab(ref.detach().to(torch.float64).cpu())
-    pa, pb = p[:, 1], p[:, 2]
-    ra, rb = r[:, 1], r[:, 2]
-    pc, rc = torch.hypot(pa, pb), torch.hypot(ra, rb)  # (T, H, W)
-    coloured = rc > COLOURED_CHROMA
-    diff = torch.atan2(pb, pa) - torch.atan2(rb, ra)
-    diff = torch.remainder(diff + torch.pi, 2 * torch.pi) - torch.pi  # wrapped to [-pi, pi)
-    hit = coloured & (pc > GREY_CHROMA) & (diff.abs() <= degrees * torch.pi / 180.0)
+    rc, _, pc, coloured, hit = _hue_terms(pred, ref, degrees)
     weight = torch.where(coloured, rc, 0.0).flatten(1).sum(1)
     hits = torch.where(hit, rc, 0.0).flatten(1).sum(1)
     count = coloured.flatten(1).sum(1)
@@ -209,6 +220,38 @@ def hue_agreement(pred: Tensor, ref: Tensor, degrees: float = 30.0) -> tuple[Ten
     pred_chroma = torch.where(coloured, pc, 0.0).flatten(1).sum(1)
     ratio = torch.where(count > 0, pred_chroma / weight.clamp(min=1e-12), nan)
     return accuracy, ratio
+
+
+# Hue sectors of the per-sector score: six of 60 degrees (reds, yellows, greens, cyans, blues,
+# magentas roughly), each counted where it holds at least 2% of the frame's coloured chroma.
+HUE_SECTORS = 6
+SECTOR_MIN_SHARE = 0.02
+
+
+def hue_sector_accuracy(pred: Tensor, ref: Tensor, degrees: float = 30.0,
+                        sectors: int = HUE_SECTORS, min_share: float = SECTOR_MIN_SHARE
+                        ) -> Tensor:
+    """Per frame ``(T,)``: hue accuracy computed within each hue sector of the original (the
+    circle cut into ``sectors`` equal arcs from a = +, b = 0) that holds at least ``min_share``
+    of the frame's coloured pixels' chroma, averaged over those sectors.
+
+    A single tint scores only in its own sector, so it cannot pass on a scene that also has
+    greens or blues; NaN for frames with no coloured pixel.
+    """
+    rc, ref_hue, _, coloured, hit = _hue_terms(pred, ref, degrees)
+    sector = (torch.remainder(ref_hue, 2 * torch.pi) / (2 * torch.pi / sectors)).long()
+    sector = sector.clamp_(max=sectors - 1)
+    onehot = torch.nn.functional.one_hot(sector, sectors).to(rc.dtype)  # (T, H, W, S)
+    w = torch.where(coloured, rc, 0.0)[..., None] * onehot
+    h = torch.where(hit, rc, 0.0)[..., None] * onehot
+    weight = w.flatten(1, 2).sum(1)  # (T, S)
+    hits = h.flatten(1, 2).sum(1)
+    total = weight.sum(1, keepdim=True)
+    counted = (weight >= min_share * total) & (weight > 0)
+    per_sector = torch.where(counted, hits / weight.clamp(min=1e-12), 0.0)
+    n = counted.sum(1)
+    nan = torch.full((rc.shape[0],), float("nan"), dtype=rc.dtype)
+    return torch.where(n > 0, per_sector.sum(1) / n.clamp(min=1), nan)
 
 
 class _HueAgreementMetric(Metric):
@@ -238,6 +281,20 @@ class HueAccuracyMetric(_HueAgreementMetric):
         return self._values(pred, ref)[0]
 
 
+class HueSectorAccuracyMetric(_HueAgreementMetric):
+    """Hue accuracy within each 60-degree hue sector of the original that holds at least 2% of
+    its coloured chroma, averaged over those sectors (:func:`hue_sector_accuracy`); higher is
+    better. A one-tint colorizer is right in one sector only, whatever share of the frame that
+    sector covers.
+    """
+
+    name = "hue_accuracy_sector"
+
+    def per_frame(self, pred: Tensor, ref: Tensor) -> Tensor:
+        self.check_pair(pred, ref, self.name)
+        return hue_sector_accuracy(pred, ref)
+
+
 class ChromaRatioMetric(_HueAgreementMetric):
     """Mean colorized chroma / mean original chroma over the original's coloured pixels
     (1 = as saturated as the original, grey 0); read it beside ``hue_accuracy``.
@@ -264,6 +321,9 @@ def register_metrics(register) -> None:
     register("hue_accuracy", HueAccuracyMetric,
              description="share of coloured pixels (chroma-weighted) painted within 30 degrees "
                          "of the original hue")
+    register("hue_accuracy_sector", HueSectorAccuracyMetric,
+             description="hue accuracy per 60-degree hue sector of the original (sectors with "
+                         ">= 2% of its coloured chroma), averaged over sectors")
     register("chroma_ratio", ChromaRatioMetric,
              description="mean output chroma / mean original chroma on the original's coloured "
                          "pixels")

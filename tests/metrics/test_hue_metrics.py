@@ -101,3 +101,40 @@ def test_still_flicker_counts_colour_change_only_where_the_scene_is_still():
     assert math.isnan(m.compute(flicker, moving))
     # grey output has no colour to flicker: NaN, not a win
     assert math.isnan(m.compute(torch.cat([_frame(0, 0)] * 3), ref))
+
+
+def _split(left: torch.Tensor, right: torch.Tensor, left_cols: int) -> torch.Tensor:
+    """A frame whose first ``left_cols`` columns are ``left`` and the rest ``right``."""
+    out = right.clone()
+    out[..., :left_cols] = left[..., :left_cols]
+    return out
+
+
+def _sector(pred, ref) -> float:
+    return colorvid.create_metric("hue_accuracy_sector").compute(pred, ref)
+
+
+def test_sector_score_counts_each_hue_sector_equally():
+    assert colorvid.create_metric("hue_accuracy_sector").higher_is_better
+    # The original: 6 of 8 columns warm orange (hue 60 deg), 2 columns sky blue (hue 250).
+    ref = _split(_frame(60, 40), _frame(250, 40), 6)
+    tint = _frame(60, 40)  # one warm tint everywhere
+    # hue_accuracy rewards the tint by area (0.75); the sector score sees one sector of two.
+    assert _acc(tint, ref) == pytest.approx(0.75)
+    assert _sector(tint, ref) == pytest.approx(0.5)
+    assert _sector(ref, ref) == pytest.approx(1.0)
+    assert _sector(_frame(0, 0), ref) == pytest.approx(0.0)  # grey
+
+
+def test_sector_below_two_percent_of_the_chroma_is_not_counted():
+    # 1 of 64 columns blue (1.6% of the chroma): only the warm sector counts.
+    ref = _split(_frame(60, 40, size=64), _frame(250, 40, size=64), 63)
+    assert _sector(_frame(60, 40, size=64), ref) == pytest.approx(1.0)
+    # 2 of 64 (3.1%): it counts, and the tint misses it.
+    ref = _split(_frame(60, 40, size=64), _frame(250, 40, size=64), 62)
+    assert _sector(_frame(60, 40, size=64), ref) == pytest.approx(0.5)
+
+
+def test_sector_score_is_nan_without_coloured_pixels():
+    grey = _frame(0, 0)
+    assert math.isnan(_sector(grey, grey))
