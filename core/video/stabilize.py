@@ -69,6 +69,8 @@ __all__ = [
     "StabilizeOptions",
     "Stabilizer",
     "stabilize_sequence",
+    "stabilize_window",
+    "to_working_grid",
     "working_size",
 ]
 
@@ -164,6 +166,37 @@ def _resize(x: np.ndarray, size: tuple[int, int], *, area: bool) -> np.ndarray:
     out = np.stack([cv2.resize(np.ascontiguousarray(p, dtype=np.float32), size[::-1],
                                interpolation=mode) for p in planes])
     return out[0] if x.ndim == 2 else out
+
+
+def to_working_grid(L: np.ndarray, ab: np.ndarray, max_side: int = DEFAULT_MAX_SIDE
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """L ``(H, W)`` and ab ``(2, h, w)`` (any sizes) -> both on the working grid of L's size
+    (L area-averaged, ab bilinear), float32."""
+    size = working_size(*L.shape, max_side)
+    return _resize(L, size, area=True), _resize(ab, size, area=False)
+
+
+def stabilize_window(L: Sequence[np.ndarray], ab: Sequence[np.ndarray],
+                     flows: Sequence[tuple[np.ndarray, np.ndarray] | None],
+                     strength: float = DEFAULT_STRENGTH) -> np.ndarray:
+    """The forward pass over a window of one shot, from a fresh start at its first frame:
+    the stabilised chroma of its last frame. What a filter that must not depend on the order
+    frames are requested in runs (frame n from frames n-k..n only).
+
+    ``L[i]``, ``ab[i]``: frame i on the working grid (:func:`to_working_grid`); ``flows[i]``:
+    ``(flow i -> i-1, flow i-1 -> i)`` (:meth:`FlowEstimator.pair`), None for i = 0.
+    """
+    if not (len(L) == len(ab) == len(flows)) or not len(L):
+        raise ValueError(f"stabilize_window: L, ab and flows need one entry per frame (at least "
+                         f"one), got {len(L)}, {len(ab)}, {len(flows)}")
+    S, w = ab[0], np.ones(L[0].shape, np.float32)
+    for i in range(1, len(L)):
+        pair = flows[i]
+        if pair is None:
+            raise ValueError(f"stabilize_window: flows[{i}] is missing")
+        S, w = (ab[i], np.ones_like(w)) if strength == 0 else _step(
+            S, w, ab[i], L[i], L[i - 1], pair[0], pair[1], strength)
+    return S
 
 
 def _step(S_prev: np.ndarray, w_prev: np.ndarray, ab: np.ndarray, L: np.ndarray,
