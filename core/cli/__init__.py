@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "colorvid.core.cli.eval",
     "colorvid.core.cli.ctt",
     "colorvid.core.cli.colorize",
+    "colorvid.core.cli.keyframes",
     "colorvid.core.cli.batch",
     "colorvid.core.cli.train",
     "colorvid.core.cli.export",

@@ -17,6 +17,7 @@ import math
 import sys
 
 from colorvid.core.cli import CLIError
+from colorvid.core.cli.references import add_reference_options, load_reference_colorizer
 from colorvid.core.cli.signals import interrupts_from_signals
 from colorvid.core.files import OutputError
 from colorvid.core.interfaces import MAX_RENDER_SIZE
@@ -120,6 +121,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "an image, a sequence pattern (out/%%05d.png: input numbering and 16-bit "
                    "png/tif depth kept) or a folder (stills keep their names)")
     add_options(p)
+    add_reference_options(p)
     p.set_defaults(func=run)
 
 
@@ -227,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     # exactly as Ctrl-C does.
     try:
         with interrupts_from_signals():
-            vc = load_colorizer(args)
+            vc = load_reference_colorizer(args, load_colorizer) if args.reference \
+                else load_colorizer(args)
             report = colorize_input(args, vc, args.input, args.output, progress=progress)
     except (ColorizeError, VideoError, OutputError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else type(e).__name__, 1) from e

@@ -28,6 +28,7 @@ too. The stream is cut into shots with the same detector as the automatic models
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -38,14 +39,19 @@ from torch import Tensor
 
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.frames import frames_to_l, lab_to_frames, to_rgb_float
-from colorvid.core.reference.folder import ReferenceError, check_numbers, check_references
+from colorvid.core.reference.folder import (
+    ReferenceError,
+    check_numbers,
+    check_references,
+    load_references,
+)
 from colorvid.core.reference.match import ReferenceMatcher
-from colorvid.core.reference.propagate import propagate, shot_motion
-from colorvid.core.video.flow import DEFAULT_PRESET, FlowEstimator
+from colorvid.core.reference.propagate import propagate, shot_flow, shot_motion
 from colorvid.core.video.pipeline import VideoColorizer
 from colorvid.core.video.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
 
-__all__ = ["REACHES", "WORK_SIDE", "Reach", "ReferenceColorizer", "reference_ab", "work_size"]
+__all__ = ["REACHES", "WORK_SIDE", "Reach", "ReferenceColorizer", "input_frames",
+           "open_reference_colorizer", "reference_ab", "work_size"]
 
 Reach = Literal["shot", "video"]
 REACHES: tuple[str, ...] = ("shot", "video")
@@ -99,7 +105,7 @@ class ReferenceColorizer:
 
     def __init__(self, references: Mapping[int, np.ndarray], fallback: VideoColorizer | None
                  = None, *, reach: Reach = "shot", frames: int | None = None,
-                 scene_threshold: float = DEFAULT_THRESHOLD, flow_preset: str = DEFAULT_PRESET,
+                 scene_threshold: float = DEFAULT_THRESHOLD, flow_preset: str = "medium",
                  work_side: int = WORK_SIDE, match: bool = True) -> None:
         if reach not in REACHES:
             raise ValueError(f"reach must be one of {', '.join(REACHES)}, got {reach!r}")
@@ -115,7 +121,7 @@ class ReferenceColorizer:
         self.work_side = work_side
         self.match = match
         self.detector = SceneCutDetector(scene_threshold)
-        self.estimator = FlowEstimator(flow_preset)  # type: ignore[arg-type]
+        self.flow_preset = flow_preset
         self.scene_cuts: list[int] = []  # frame numbers where the last stream's shots begin
         self.fallback_frames = 0  # frames of the last stream that got automatic colour
 
@@ -167,7 +173,8 @@ class ReferenceColorizer:
             refs = {t: _shrink(a[None], size)[0].numpy() for t, a in full_ab.items()}
             matchers = {t: ReferenceMatcher([(L_work[t], a)]) for t, a in refs.items()} \
                 if self.match else None
-            ab, conf = propagate(L_work, refs, shot_motion(L_work, self.estimator), matchers)
+            flow = shot_flow(*size, self.flow_preset)
+            ab, conf = propagate(L_work, refs, shot_motion(L_work, flow), matchers, flow)
         elif self.reach == "video":
             ab, conf = self._matched_shot(L_work, size)
         ab, conf = self._with_fallback(L_full, ab, conf, size, set(own))
@@ -196,8 +203,9 @@ class ReferenceColorizer:
         # Another shot: where things are in the frame says little, what they look like all.
         matcher = ReferenceMatcher(pairs, position_weight=0.0)
         first_ab, first_q = matcher(L_work[0])
-        ab, conf = propagate(L_work, {0: first_ab}, shot_motion(L_work, self.estimator),
-                             {0: matcher} if self.match else None)
+        flow = shot_flow(*size, self.flow_preset)
+        ab, conf = propagate(L_work, {0: first_ab}, shot_motion(L_work, flow),
+                             {0: matcher} if self.match else None, flow)
         return ab, conf * first_q.mean()
 
     def _with_fallback(self, L_full: Tensor, ab: np.ndarray | None, conf: np.ndarray | None,
@@ -225,3 +233,28 @@ class ReferenceColorizer:
             c = conf[t][None]
             ab[t] = c * ab[t] + (1.0 - c) * auto_ab[i]
         return ab, conf
+
+
+def input_frames(src: str) -> int | None:
+    """The frame count of a video file or image sequence when it is known without decoding."""
+    from colorvid.core.video.decode import probe
+    from colorvid.core.video.images import open_images
+    from colorvid.core.video.media import is_image_input
+
+    try:
+        if is_image_input(src):
+            return len(open_images(src))
+        return probe(src).frames or None
+    except Exception:  # noqa: BLE001 - the decoder reports unreadable inputs properly later
+        return None
+
+
+def open_reference_colorizer(folder: str | Path, fallback: VideoColorizer | None = None, *,
+                             src: str | None = None, reach: Reach = "shot",
+                             **options: object) -> ReferenceColorizer:
+    """:func:`~colorvid.core.reference.folder.load_references` + :class:`ReferenceColorizer`,
+    with the frame numbers checked against ``src``'s frame count when it is known up front."""
+    references = load_references(folder)
+    frames = input_frames(src) if src is not None and src != "-" else None
+    return ReferenceColorizer(references, fallback, reach=reach, frames=frames,
+                              **options)  # type: ignore[arg-type]

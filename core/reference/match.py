@@ -25,9 +25,11 @@ __all__ = ["GRID", "ReferenceMatcher", "luma_features", "match_confidence"]
 
 GRID = 4  # features on a grid 4x coarser than the work resolution: 128 x 72 keys at 512 x 288
 _K = 8  # neighbours averaged: 1 gives speckle where two colours tie, 8 a smooth answer
-# Feature distance (units below) at which the confidence is exp(-1/2): half a feature unit is
-# 5 L units of brightness at every scale, or a region a tenth of the frame away.
-_MATCH_SCALE = 1.2
+# Feature distance (units below) at which the confidence is exp(-1/2): 3 L units of brightness
+# at every scale. Measured on carphone (first frame the only reference, flow at full size): 1.2
+# trusted poor matches (PSNR 35.19 -> 35.14 dB against no matching), 0.6 35.14, 0.3 35.53, 0.2
+# 35.43, 0.15 35.35.
+_MATCH_SCALE = 0.3
 _CHUNK = 4096  # queries per distance matrix: 4096 x 9216 float32 is 150 MB
 
 
@@ -61,7 +63,7 @@ def luma_features(L: np.ndarray, *, position_weight: float = 1.0) -> np.ndarray:
 
 
 def match_confidence(distance: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """Confidence in [0, 1] of a match at feature ``distance``: ``exp(-(d / 1.2)^2 / 2)``."""
+    """Confidence in [0, 1] of a match at feature ``distance``: ``exp(-(d / 0.3)^2 / 2)``."""
     return np.exp(-0.5 * (distance / _MATCH_SCALE) ** 2) if isinstance(distance, np.ndarray) \
         else torch.exp(-0.5 * (distance / _MATCH_SCALE) ** 2)
 
