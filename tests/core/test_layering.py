@@ -28,16 +28,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "core": ("core", "kernels"),
     "kernels": ("kernels", "core"),
     "video": ("video", "core", "kernels"),
+    "reference": ("reference", "video", "core", "kernels"),
     "colorvid": ("colorvid", "video", "core", "kernels"),
     "plugins": ("plugins", "colorvid", "core", "kernels"),
-    "vapoursynth": ("vapoursynth", "colorvid", "video", "core", "kernels"),
+    "vapoursynth": ("vapoursynth", "reference", "colorvid", "video", "core", "kernels"),
     "evaluation": ("evaluation", "plugins", "colorvid", "video", "core", "kernels"),
     "training": ("training", "evaluation", "plugins", "colorvid", "video", "core", "kernels"),
-    "cli": ("cli", "training", "evaluation", "vapoursynth", "plugins", "colorvid", "video",
-            "core", "kernels"),
+    "cli": ("cli", "training", "evaluation", "vapoursynth", "reference", "plugins", "colorvid",
+            "video", "core", "kernels"),
     "__main__": ("__main__", "cli"),
 }
-SUBPACKAGES = ("video", "vapoursynth", "evaluation", "training", "cli")  # core/<name>/
+SUBPACKAGES = ("video", "reference", "vapoursynth", "evaluation", "training", "cli")  # core/<name>/
 SOURCE_ROOTS = {"core": "colorvid.core", "plugins": "colorvid.plugins",
                 "kernels": "colorvid.kernels", "package": "colorvid"}
 
