@@ -80,15 +80,16 @@ def parse_time(text: str) -> float:
 
 
 def parse_strength(text: str) -> float:
-    """``--stabilize STRENGTH``: a number from 0 to MAX_STRENGTH (the history's share)."""
+    """``--stabilize STRENGTH``: a number from 0 to MAX_STRENGTH (the history's share); a
+    one-line ``ValueError`` that says what is accepted otherwise."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0.0 <= value <= MAX_STRENGTH:
-        raise argparse.ArgumentTypeError(
-            f"STRENGTH must be a number from 0 to {MAX_STRENGTH} (default {DEFAULT_STRENGTH}), "
-            f"got {text!r}; write --stabilize after INPUT when giving no STRENGTH")
+        raise ValueError(
+            f"--stabilize: STRENGTH must be a number from 0 to {MAX_STRENGTH} (default "
+            f"{DEFAULT_STRENGTH}), got {text!r} (with no STRENGTH, put --stabilize after INPUT)")
     return value
 
 
@@ -153,8 +154,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render-size", type=_positive("--render-size", 16, MAX_RENDER_SIZE),
                    metavar="N", help="internal square resolution of the model, 16 to "
                    f"{MAX_RENDER_SIZE} (default: the model's)")
-    p.add_argument("--stabilize", nargs="?", const=DEFAULT_STRENGTH, type=parse_strength,
-                   metavar="STRENGTH",
+    p.add_argument("--stabilize", nargs="?", const=str(DEFAULT_STRENGTH), metavar="STRENGTH",
                    help="remove colour flicker: blend each frame's colour with the previous "
                    "frames' moved along the optical flow, where the motion is reliable (any "
                    f"--model; STRENGTH 0..{MAX_STRENGTH}, the history's share, default "
@@ -275,8 +275,11 @@ def _stabilize(args: argparse.Namespace) -> StabilizeOptions | None:
             raise ColorizeError("--stabilize-mode applies with --stabilize (e.g. --stabilize "
                                 f"--stabilize-mode {args.stabilize_mode})")
         return None
-    return StabilizeOptions(strength=args.stabilize,
-                            bidirectional=args.stabilize_mode != "forward")
+    try:
+        strength = parse_strength(args.stabilize)
+    except ValueError as e:
+        raise ColorizeError(str(e)) from None
+    return StabilizeOptions(strength=strength, bidirectional=args.stabilize_mode != "forward")
 
 
 def _section(args: argparse.Namespace, src: str) -> tuple[float | None, float | None]:

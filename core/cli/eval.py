@@ -53,8 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--columns", type=int, default=6, metavar="N",
                    help="frames per contact sheet (default 6)")
     p.add_argument("--device", default=None, help="device for the models, e.g. cuda")
-    p.add_argument("--stabilize", nargs="?", const=DEFAULT_STRENGTH, type=parse_strength,
-                   metavar="STRENGTH",
+    p.add_argument("--stabilize", nargs="?", const=str(DEFAULT_STRENGTH), metavar="STRENGTH",
                    help="also score each model through the temporal stabiliser (row "
                    f"MODEL+stabilize, bidirectional; STRENGTH 0..{MAX_STRENGTH}, default "
                    f"{DEFAULT_STRENGTH}); see docs/stabilize.md")
@@ -119,11 +118,15 @@ def run(args: argparse.Namespace) -> int:
         if name not in metrics:
             raise CLIError(f"--metric: unknown metric {name!r}; available: {', '.join(metrics)}")
     options = parse_options(args.weights, args.option)
+    try:
+        stabilize = None if args.stabilize is None else parse_strength(args.stabilize)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
     config = EvalConfig(
         models=models, options=options, metrics=args.metric, frames=args.frames,
         stride=args.stride, seed=args.seed, sheet_columns=args.columns,
         write_clips=not args.no_clips, write_pictures=not args.no_pictures, device=args.device,
-        stabilize=args.stabilize,
+        stabilize=stabilize,
     )
     out = Path(args.out)
     try:
