@@ -228,15 +228,18 @@ def decoding_of(source: str | Path, rule: str) -> dict:
 
 
 def inherit_decoding(weights: str | Path, cnn_weights: str | Path) -> Path:
-    """Rewrite the lrcn file ``weights`` (atomically) with the decoding of the zhang file
-    ``cnn_weights`` (its temperature, saturation and prior correction); the calibration record
-    names the source. Raises ValueError for files of other models or an uncalibrated source."""
+    """Rewrite the lrcn file ``weights`` (atomically) with the decoding of ``cnn_weights``, a
+    file of the model under its LSTM (zhang, mobilenet: its temperature, saturation and prior
+    correction); the calibration record names the source. Raises ValueError for files of other
+    models or an uncalibrated source."""
     from colorvid.core.weights import read_config
 
     target, source = read_config(weights), read_config(cnn_weights)
-    if target.get("model") != "lrcn" or source.get("model") != "zhang":
-        raise ValueError(f"calibrate --from-cnn: gives an lrcn file the decoding of a zhang "
-                         f"file; got {target.get('model')!r} <- {source.get('model')!r}")
+    cnn = (target.get("architecture") or {}).get("cnn", "zhang")
+    if target.get("model") != "lrcn" or source.get("model") != cnn:
+        raise ValueError(f"calibrate --from-cnn: gives an lrcn file the decoding of a file of "
+                         f"its CNN's model ({cnn}); got {target.get('model')!r} <- "
+                         f"{source.get('model')!r}")
     found = decoding_of(cnn_weights, "the decoding its CNN was calibrated to on the "
                         "validation photos")
     if not found:

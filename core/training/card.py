@@ -25,24 +25,27 @@ from colorvid.core.weights import default_weights_path, read_config, save_weight
 
 __all__ = ["TABLE_METRICS", "lrcn_cnn_weights", "main", "measure", "targets"]
 
-MODELS = ("zhang", "lrcn", "larsson", "ensemble")
-TABLE_METRICS = ("hue_accuracy", "chroma_ratio", "colorfulness", "psnr", "ssim", "rmse_ab",
-                 "cdc", "warp_error", "cdc_ab", "warp_error_ab", "still_flicker")
+MODELS = ("zhang", "mobilenet", "lrcn", "larsson", "ensemble")
+TABLE_METRICS = ("hue_accuracy", "hue_accuracy_sector", "chroma_ratio", "colorfulness", "psnr",
+                 "ssim", "rmse_ab", "cdc", "warp_error", "cdc_ab", "warp_error_ab", "still_flicker")
 
 
-def lrcn_cnn_weights(lrcn_file: Path, out: Path) -> Path:
-    """LRCN's CNN as a zhang weights file (to decode it frame by frame, without the LSTM), with
-    LRCN's decoding (temperature, saturation, prior correction), so only the LSTM differs."""
+def lrcn_cnn_weights(lrcn_file: Path, out: Path) -> tuple[str, Path]:
+    """LRCN's CNN as a weights file of its own model (zhang, mobilenet: to decode it frame by
+    frame, without the LSTM), with LRCN's decoding (temperature, saturation, prior correction),
+    so only the LSTM differs; returns (the CNN's model, the file)."""
     config = read_config(lrcn_file)
     tensors = load_file(str(lrcn_file))
     state = {k[len("cnn."):]: v.float() for k, v in tensors.items() if k.startswith("cnn.")}
-    zconfig = {"model": "zhang", "preset": config["preset"], "bins_sha256": config["bins_sha256"],
-               "architecture": config["architecture"]["zhang"], "training": {
+    architecture = config["architecture"]
+    cnn = architecture.get("cnn", "zhang")
+    zconfig = {"model": cnn, "preset": config["preset"], "bins_sha256": config["bins_sha256"],
+               "architecture": architecture.get("zhang", {}), "training": {
                    "note": f"the CNN of {lrcn_file.name}"}}
     zconfig.update({k: config[k] for k in ("decode_temperature", "decode_saturation",
                                            "decode_prior_correction") if k in config})
     extras = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
-    return save_weights(out, state, zconfig, extras)
+    return cnn, save_weights(out, state, zconfig, extras)
 
 
 def measure(clips: list[Path], out: Path, frames: int | None = None) -> dict:
@@ -65,12 +68,12 @@ def measure(clips: list[Path], out: Path, frames: int | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         from colorvid.plugins.models.common import default_preset
 
-        cnn = lrcn_cnn_weights(default_weights_path("lrcn", default_preset("lrcn")),
-                               Path(tmp) / "cnn.safetensors")
+        model, cnn = lrcn_cnn_weights(default_weights_path("lrcn", default_preset("lrcn")),
+                                      Path(tmp) / "cnn.safetensors")
         result = evaluate(clips, out / "eval-lrcn-cnn", EvalConfig(
-            models=["zhang"], options={"zhang": {"weights": str(cnn)}}, metrics=metrics,
+            models=[model], options={model: {"weights": str(cnn)}}, metrics=metrics,
             frames=frames, write_clips=False, write_pictures=False), progress=None)
-    collect(result, {"zhang": "lrcn_cnn", "grey": "grey"})
+    collect(result, {model: "lrcn_cnn", "grey": "grey"})
     return results
 
 
@@ -127,7 +130,7 @@ PER_CLIP = ("hue_accuracy", "chroma_ratio", "psnr")  # the per-clip columns: col
 def _tables(results: dict) -> str:
     """The card's markdown: every metric's mean over the clips, then hue accuracy / chroma ratio
     / PSNR per clip (one column a clip), then LRCN's colour flicker against its own CNN's."""
-    models = ["grey", "zhang", "lrcn_cnn", "lrcn", "larsson", "ensemble"]
+    models = ["grey", "zhang", "mobilenet", "lrcn_cnn", "lrcn", "larsson", "ensemble"]
     models = [m for m in models if m in results]
     clips = sorted(results["grey"])
     lines = ["**mean over the clips**", "", "| model | " + " | ".join(TABLE_METRICS) + " |",

@@ -15,10 +15,15 @@ Stages (``--stages``), each a normal ``colorvid train`` run in ``OUT/<stage>/`` 
 - ``sweep``: a few candidate sizes (preset, crop) trained ``--sweep-minutes`` each from scratch,
   scored on held-out frames (hue accuracy, chroma ratio); the table goes to
   ``OUT/sweep.json`` and the model card.
+- ``mobilenet``: the per-frame CNN on the ImageNet MobileNetV2 encoder. From scratch it runs
+  twice: the decoder alone with the encoder frozen (``--frozen-minutes``), then everything with
+  the encoder at a tenth of the rate (``--minutes``); continued from ``--mobilenet-init`` (default:
+  the shipped weights when they exist) it runs the second part only.
 - ``zhang``: the per-frame CNN, continued from ``--init`` (default: the shipped weights, whose
   header carries the cumulative steps and hours; each run adds to them).
-- ``lrcn``: the ConvLSTM over the new Zhang CNN (the CNN frozen at those weights, only the LSTM
-  learns: rebalanced L_seq plus the warping loss, sequences of real video and synthetic pans).
+- ``lrcn``: the ConvLSTM over the new per-frame CNN of ``--cnn`` (mobilenet or zhang; the CNN
+  frozen at those weights, only the LSTM learns: rebalanced L_seq plus the warping loss and the
+  anchor, sequences of real video and synthetic pans).
 - ``combine``: instead of ``lrcn``, no LSTM training: the shipped LSTM over the new Zhang CNN
   (``combine_lrcn``). The LSTM reads the CNN's 313 probabilities, so it carries over to a
   retrained CNN of the same bins (the model card's variants table measures it).
@@ -49,7 +54,8 @@ __all__ = ["STAGES", "SWEEP", "combine_lrcn", "evaluate_weights", "install", "ma
 SWEEP = (("tiny-176", "tiny", 176, 8), ("tiny-128", "tiny", 128, 16),
          ("small-176", "small", 176, 8))
 HELD_OUT = "video/heldout"
-STAGES = ("sweep", "zhang", "lrcn", "combine", "larsson")
+STAGES = ("sweep", "mobilenet", "zhang", "lrcn", "combine", "larsson")
+CNNS = ("mobilenet", "zhang")  # the per-frame models an LRCN stage builds on
 
 
 def install(run_file: Path) -> Path:
@@ -83,12 +89,21 @@ def combine_lrcn(lstm_file: Path, cnn_file: Path, target: Path) -> Path:
     if lstm_header.get("model") != "lrcn":
         raise ValueError(f"combine: {lstm_file} is a {lstm_header.get('model')!r} file; the "
                          "LSTM must come from an lrcn weights file")
-    if cnn_header.get("model") != "zhang":
-        raise ValueError(f"combine: {cnn_file} is a {cnn_header.get('model')!r} file; the CNN "
-                         "must come from a zhang weights file")
+    cnn = cnn_header.get("model")
+    if cnn not in CNNS:
+        raise ValueError(f"combine: {cnn_file} is a {cnn!r} file; the CNN must come from a "
+                         f"weights file of {' or '.join(CNNS)}")
     preset = cnn_header.get("preset")
-    adapter = make_adapter("lrcn", preset, str(lstm_file),
-                           {"cnn_init": str(cnn_file), "train_cnn": False})
+    lstm_cnn = (lstm_header.get("architecture") or {}).get("cnn", "zhang")
+    if lstm_cnn != cnn:  # only the LSTM is taken: build the net over the new CNN
+        adapter = make_adapter("lrcn", preset, str(cnn_file), {"cnn": cnn, "train_cnn": False})
+        from colorvid.core.training.adapters import _load_lstm_weights
+
+        _load_lstm_weights(adapter.net, Path(lstm_file))
+        adapter.init_from = f"{lstm_file} (LSTM) over {cnn_file}"
+    else:
+        adapter = make_adapter("lrcn", preset, str(lstm_file),
+                               {"cnn_init": str(cnn_file), "train_cnn": False})
     training = dict(lstm_header.get("training") or {})
     training["init"] = adapter.init_from
     training["cnn"] = {"file": Path(cnn_file).name,
@@ -100,10 +115,11 @@ def combine_lrcn(lstm_file: Path, cnn_file: Path, target: Path) -> Path:
     return written
 
 
-def _newest_cnn(out: Path, preset: str) -> Path:
-    """The CNN the lrcn and combine stages build on: this run's zhang stage, else the shipped."""
-    cnn = out / "zhang" / f"zhang-{preset}.safetensors"
-    return cnn if cnn.is_file() else default_weights_path("zhang", preset)
+def _newest_cnn(out: Path, preset: str, model: str = "zhang") -> Path:
+    """The CNN the lrcn and combine stages build on: this run's stage of ``model``, else the
+    shipped file."""
+    cnn = out / model / f"{model}-{preset}.safetensors"
+    return cnn if cnn.is_file() else default_weights_path(model, preset)
 
 
 def _shipped_lstm(preset: str) -> Path:
@@ -168,6 +184,18 @@ def main(argv: list[str] | None = None) -> int:
                    "LSTM from repainting a frame (default: the loss's, 0)")
     p.add_argument("--init", type=Path, default=None,
                    help="zhang weights to continue from (default: the shipped ones)")
+    p.add_argument("--cnn", default="mobilenet", choices=CNNS,
+                   help="the per-frame model the lrcn and combine stages build on (default "
+                   "mobilenet)")
+    p.add_argument("--mobilenet-init", type=Path, default=None,
+                   help="mobilenet weights to continue from (default: the shipped ones, else a "
+                   "fresh decoder on the ImageNet encoder), e.g. one in checkpoints/")
+    p.add_argument("--frozen-minutes", type=float, default=25.0,
+                   help="mobilenet from scratch: minutes of the first part, the encoder frozen")
+    p.add_argument("--mobilenet-crop", type=int, default=224,
+                   help="mobilenet crop side (default 224)")
+    p.add_argument("--mobilenet-batch", type=int, default=16)
+    p.add_argument("--mobilenet-lr", type=float, default=3e-4)
     p.add_argument("--larsson-init", type=Path, default=None,
                    help="larsson weights to continue from (default: the shipped ones), e.g. a "
                    "run kept in checkpoints/")
@@ -198,10 +226,13 @@ def main(argv: list[str] | None = None) -> int:
                    "rebalanced loss (default 1)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
-    if args.preset is None:
-        from colorvid.plugins.models.common import default_preset
+    if args.preset is None:  # the shipped file's preset of the CNN model, else its default
+        from colorvid.plugins.models.common import SHIPPED_PRESETS
 
-        args.preset = default_preset("zhang")
+        model = "zhang" if "zhang" in args.stages and "mobilenet" not in args.stages \
+            else args.cnn
+        shipped = [p for p in SHIPPED_PRESETS if default_weights_path(model, p).is_file()]
+        args.preset = shipped[0] if shipped else ("small" if model == "mobilenet" else "tiny")
     corpus = args.corpus.resolve()
     cache = args.out / "cache"
     held_out = sorted((corpus / HELD_OUT).glob("*")) if (corpus / HELD_OUT).is_dir() else []
@@ -242,6 +273,24 @@ def main(argv: list[str] | None = None) -> int:
             table.append(row)
             print(json.dumps(row), file=sys.stderr)
         (args.out / "sweep.json").write_text(json.dumps(table, indent=2))
+    if "mobilenet" in stages:
+        init = args.mobilenet_init or default_weights_path("mobilenet", args.preset)
+        if args.mobilenet_init is not None and not init.is_file():
+            raise SystemExit(f"colorvid recipe: --mobilenet-init {init}: no such file")
+        mob = dict(model="mobilenet", preset=args.preset, data=[], crop=args.mobilenet_crop,
+                   batch_size=args.mobilenet_batch, lr=args.mobilenet_lr, **common)
+        if not init.is_file():  # from scratch: the decoder first, on the frozen encoder
+            run = args.out / "mobilenet-frozen"
+            init = _run("mobilenet-frozen", TrainConfig(
+                out=str(run), max_minutes=args.frozen_minutes, seed=0,
+                model_options={"freeze_encoder": True},
+                resume=(run / "checkpoint.pt").exists(), **mob), argparse.Namespace(
+                    install=False), report)
+        run = args.out / "mobilenet"
+        _run("mobilenet", TrainConfig(
+            out=str(run), max_minutes=args.minutes, init=str(init), seed=seed_for(init),
+            model_options={"encoder_lr_scale": 0.1},
+            resume=(run / "checkpoint.pt").exists(), **mob), args, report)
     if "zhang" in stages:
         init = args.init or default_weights_path("zhang", args.preset)
         init = init if init.is_file() else None
@@ -254,12 +303,14 @@ def main(argv: list[str] | None = None) -> int:
             distill_weight=args.distill_weight,
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
     if "lrcn" in stages:
-        cnn = _newest_cnn(args.out, args.preset)
-        # Continue the shipped LSTM when it came from this recipe (its header counts the hours),
-        # over the newest CNN; otherwise start the LSTM from scratch on that CNN.
+        cnn = _newest_cnn(args.out, args.preset, args.cnn)
+        # Continue the shipped LSTM when it came from this recipe (its header counts the hours)
+        # over the same kind of CNN, over the newest CNN; otherwise start the LSTM from scratch
+        # on that CNN.
         shipped = _shipped_lstm(args.preset)
         previous = shipped.is_file() and bool(
-            (read_config(shipped).get("training") or {}).get("cumulative"))
+            (read_config(shipped).get("training") or {}).get("cumulative")) and (
+            read_config(shipped).get("architecture") or {}).get("cnn", "zhang") == args.cnn
         run = args.out / "lrcn"
         _run("lrcn", TrainConfig(
             model="lrcn", preset=args.preset, data=[], out=str(run), crop=min(args.crop, 128),
@@ -268,10 +319,12 @@ def main(argv: list[str] | None = None) -> int:
                           if v is not None},
             batch_size=4, seq_len=6, lr=1e-3, max_minutes=args.minutes,
             init=str(shipped if previous else cnn), cnn_init=str(cnn) if previous else None,
+            model_options={"cnn": args.cnn},
             train_cnn=False, seed=seed_for(shipped if previous else None),
             resume=(run / "checkpoint.pt").exists(), **common), args, report)
     if "combine" in stages:
-        cnn, shipped = _newest_cnn(args.out, args.preset), _shipped_lstm(args.preset)
+        cnn = _newest_cnn(args.out, args.preset, args.cnn)
+        shipped = _shipped_lstm(args.preset)
         if not shipped.is_file():
             raise SystemExit(f"colorvid recipe: combine needs a shipped LSTM ({shipped}); run "
                              "the lrcn stage instead")

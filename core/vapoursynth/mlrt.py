@@ -41,7 +41,7 @@ __all__ = ["EXPORTABLE", "INPUTS", "ColorizeGraph", "export_onnx"]
 
 # Model names -> the colorizer whose per-frame network is exported.
 EXPORTABLE: dict[str, str] = {"zhang": "zhang", "larsson": "larsson", "ensemble": "ensemble",
-                              "lrcn": "lrcn"}
+                              "lrcn": "lrcn", "mobilenet": "mobilenet"}
 INPUTS = ("gray", "rgb")  # GRAYS or RGBS input clips
 OPSET = 18
 

@@ -129,3 +129,25 @@ def test_default_lrcn_file_states_its_cnn():
     header_cnn = (lrcn.weights_config["architecture"]).get("cnn", "zhang")
     assert lrcn.cnn == header_cnn
     assert Path(colorvid.core.weights.default_weights_path("lrcn", lrcn.preset)).is_file()
+
+
+def test_recipe_combines_an_lstm_trained_over_zhang_with_a_mobilenet_cnn(tmp_path):
+    from colorvid.core.training.defaults import combine_lrcn
+
+    torch.manual_seed(0)
+    lstm_file = make_adapter("lrcn", "tiny", None).save(
+        tmp_path / "lrcn-tiny.safetensors", torch.ones(313), {"steps": 1})
+    cnn_adapter = make_adapter("mobilenet", "tiny", None)
+    cnn_file = cnn_adapter.save(tmp_path / "mobilenet-tiny.safetensors", torch.ones(313),
+                                {"steps": 2})
+    out = combine_lrcn(lstm_file, cnn_file, tmp_path / "out" / "lrcn-tiny.safetensors")
+    assert read_config(out)["architecture"]["cnn"] == "mobilenet"
+    combined = colorvid.create_colorizer("lrcn", weights=str(out), render_size=64,
+                                         dtype="float32")
+    source = colorvid.create_colorizer("lrcn", weights=str(lstm_file), render_size=64,
+                                       dtype="float32")
+    for key, value in source.net.state_dict().items():
+        if not key.startswith("cnn."):
+            assert torch.equal(value, combined.net.state_dict()[key]), key
+    for key, value in cnn_adapter.net.state_dict().items():
+        assert torch.equal(value, combined.net.cnn.state_dict()[key]), key

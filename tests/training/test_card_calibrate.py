@@ -25,7 +25,8 @@ def lrcn_file(tmp_path: Path) -> Path:
 
 def test_lrcn_cnn_decoded_alone_matches_lrcn_frame_logits(lrcn_file, tmp_path):
     write_temperature(lrcn_file, 0.5, {"note": "test"}, saturation=0.8, prior_correction=0.5)
-    cnn = lrcn_cnn_weights(lrcn_file, tmp_path / "cnn.safetensors")
+    model, cnn = lrcn_cnn_weights(lrcn_file, tmp_path / "cnn.safetensors")
+    assert model == "zhang"
     zhang = colorvid.create_colorizer("zhang", weights=str(cnn), device="cpu", render_size=64)
     lrcn = colorvid.create_colorizer("lrcn", weights=str(lrcn_file), device="cpu",
                                      render_size=64)
@@ -263,7 +264,7 @@ def test_lrcn_inherits_its_cnns_decoding_from_the_cli(lrcn_file, tmp_path, capsy
     assert '"inherited_from": "zhang-tiny.safetensors"' in capsys.readouterr().out
     lrcn = colorvid.create_colorizer("lrcn", weights=str(lrcn_file), device="cpu")
     assert (lrcn.temperature, lrcn.saturation, lrcn.prior_correction) == (0.7, 1.5, 1.0)
-    with pytest.raises(ValueError, match="lrcn file the decoding of a zhang file"):
+    with pytest.raises(ValueError, match=r"lrcn file the decoding of a file of its CNN.s model"):
         inherit_decoding(zhang, zhang)
     with pytest.raises(SystemExit):  # neither --cache nor --from-cnn
         main([str(lrcn_file)])
