@@ -3,12 +3,14 @@ child (signals, closed or full stdout, a file-size limit standing in for a full 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,20 @@ def run_child(*args: object, file_limit: int | None = None,
     kwargs.setdefault("capture_output", True)
     return subprocess.run([sys.executable, "-m", "colorvid", *map(str, args)], text=True,
                           preexec_fn=setup, timeout=120, **kwargs)
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Within the block, writes past ``limit`` bytes of a file fail with EFBIG, the way writes to
+    a full disk fail with ENOSPC (SIGXFSZ ignored, so the write returns the error)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
 
 
 def start_gated(args: list[object], gate: Path) -> subprocess.Popen:
