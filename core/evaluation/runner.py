@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from colorvid.core.api import create_colorizer, create_metric
+from colorvid.core.frames import lab_to_frames
 from colorvid.core.host import get_host
 from colorvid.core.interfaces import Colorizer, Metric
 from colorvid.core.video.decode import probe, read_frames
@@ -41,6 +42,7 @@ __all__ = [
     "EvalResult",
     "VideoRecord",
     "colorize_frames",
+    "colorize_frames_both",
     "evaluate",
     "find_videos",
 ]
@@ -271,15 +273,26 @@ def colorize_frames(colorizer: Colorizer, frames: np.ndarray, *,
     checked (shape, finite). ``stabilize``: through the temporal stabiliser (which restarts at
     scene cuts).
     """
+    return colorize_frames_both(colorizer, frames, stabilize=stabilize)[1]
+
+
+def colorize_frames_both(colorizer: Colorizer, frames: np.ndarray, *,
+                         stabilize: StabilizeOptions | float | None = None
+                         ) -> tuple[np.ndarray | None, np.ndarray]:
+    """As :func:`colorize_frames`; with ``stabilize`` also the raw model's frames from the same
+    model run (the chroma before the stabiliser): ``(raw or None, output)``."""
     vc = VideoColorizer(colorizer, batch=BATCH_FRAMES, scene_cuts=False, check_chroma=True,
                         stabilize=stabilize)
+    raw: list[np.ndarray] = []
+    if vc.stabilize is not None:
+        vc.raw_chroma_hook = lambda L, ab: raw.append(lab_to_frames(L, ab, upsample=True))
     out = np.empty(frames.shape[:3] + (3,), np.uint8)
     n = 0
     for n, rgb in enumerate(vc.stream(frames), start=1):
         out[n - 1] = rgb
     if n != len(frames):
         raise ValueError(f"{colorizer.name}: {n} frames colorized of {len(frames)}")
-    return out
+    return (np.concatenate(raw) if raw else None), out
 
 
 def _to_video_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -414,14 +427,21 @@ def evaluate(
         ref_t = _to_video_tensor(ref)
         outputs: dict[str, np.ndarray] = {}
         for model in rows:
-            stabilized = model not in colorizers
             colorizer = colorizers[model.removesuffix(STABILIZED_SUFFIX)]
             try:
                 if isinstance(colorizer, BaseException):
                     raise colorizer
-                torch.manual_seed(config.seed)
-                outputs[model] = colorize_frames(
-                    colorizer, ref, stabilize=config.stabilize if stabilized else None)
+                if model not in colorizers:  # "<model>+stabilize": made with the model's row
+                    if model not in outputs:
+                        raise ValueError("the model's own run failed (see its row)")
+                else:
+                    torch.manual_seed(config.seed)
+                    stabilize = config.stabilize if model != BASELINE else None
+                    raw, stabilized = colorize_frames_both(colorizer, ref, stabilize=stabilize)
+                    if raw is not None:  # one model run gives both rows
+                        outputs[model], outputs[model + STABILIZED_SUFFIX] = raw, stabilized
+                    else:
+                        outputs[model] = stabilized
             except Exception as e:  # noqa: BLE001
                 err = _error_text(e)
                 if progress is not None and not isinstance(colorizer, BaseException):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,9 @@ class VideoColorizer:
         self.check_chroma = check_chroma  # refuse a wrongly shaped or non-finite ab (eval)
         # flow-guided chroma stabilisation in stream() (None: off); its own scene cuts always
         self.stabilize = StabilizeOptions.coerce(stabilize)
+        # called with (L, the model's ab) of every batch before stabilisation (eval scores the
+        # raw model from the same run)
+        self.raw_chroma_hook: Callable[[Tensor, Tensor], None] | None = None
         self.detector = SceneCutDetector(scene_threshold)
         self.scene_cuts: list[int] = []  # frame indices where the last stream reset the state
 
@@ -298,6 +301,8 @@ class VideoColorizer:
             if self.check_chroma:
                 _check_chroma(self.model, b.L, ab)
             check_finite_output(self.model, ab)
+            if self.raw_chroma_hook is not None:
+                self.raw_chroma_hook(b.L, ab)
             if stab is None:
                 yield b.L, ab
                 continue

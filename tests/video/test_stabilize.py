@@ -217,3 +217,22 @@ def test_bad_options_are_refused_with_what_is_accepted():
         open_colorizer("grey", stabilize=-0.5)
     with pytest.raises(ValueError, match="Stabilizer.push: L must be"):
         Stabilizer().push(np.zeros((2, 4, 4), np.float32), np.zeros((2, 4, 4), np.float32))
+
+
+class LumaColorizer(Colorizer):
+    """Stateless and deterministic: ab from L."""
+
+    name = "luma-test"
+
+    def predict_ab_lowres(self, L: Tensor) -> Tensor:
+        return torch.cat((L * 0.4 - 20, 15 - L * 0.3), dim=1)
+
+
+def test_eval_gets_the_raw_rows_from_the_stabilised_run():
+    from colorvid.core.evaluation.runner import colorize_frames, colorize_frames_both
+
+    frames = np.stack(grey_frames(9, seed=12))
+    raw, stabilised = colorize_frames_both(LumaColorizer(), frames, stabilize=0.85)
+    assert np.array_equal(raw, colorize_frames(LumaColorizer(), frames))
+    assert np.array_equal(stabilised, colorize_frames(LumaColorizer(), frames, stabilize=0.85))
+    assert colorize_frames_both(LumaColorizer(), frames)[0] is None
