@@ -21,6 +21,8 @@ all at the frame size, which is what is measured.
 
     .venv/bin/python benches/bench_colorize.py                      # the table (tens of minutes)
     .venv/bin/python benches/bench_colorize.py --cases lrcn-720p --rounds 1 --no-memory
+    .venv/bin/python benches/bench_colorize.py --cases lrcn-zhang-720p lrcn-mobilenet-720p \
+        --no-memory                                        # the LRCN's CNN: Zhang or MobileNet
     .venv/bin/python benches/bench_colorize.py --cases lrcn-720p --no-memory --preset fast
     .venv/bin/python benches/bench_colorize.py --cases --no-memory --encoders   # x264 presets
 
@@ -76,8 +78,23 @@ class Case:
     rounds: int | None = None  # fewer than --rounds where one round takes minutes
 
 
+def _shipped_or_random(model: str, preset: str) -> dict[str, Any]:
+    """Options that run ``model`` at ``preset``: its shipped weights, else random ones."""
+    from colorvid.core.weights import default_weights_path
+
+    shipped = default_weights_path(model, preset).is_file()
+    return {"preset": preset} if shipped else {"preset": preset, "pretrained": False}
+
+
 CASES = {
     "lrcn-720p": Case("lrcn-720p", "lrcn", {}, (1280, 720), 24, 0.85),
+    # The two LRCNs side by side: the ConvLSTM over the tiny Zhang CNN, and over the
+    # MobileNetV2 CNN (``cnn="mobilenet"``, small preset): the speed of the CNN choice.
+    "lrcn-zhang-720p": Case("lrcn-zhang-720p", "lrcn", {"preset": "tiny", "cnn": "zhang"},
+                            (1280, 720), 24, 0.85),
+    "lrcn-mobilenet-720p": Case("lrcn-mobilenet-720p", "lrcn",
+                                {**_shipped_or_random("lrcn", "small"), "cnn": "mobilenet"},
+                                (1280, 720), 24, 0.85),
     "lrcn-576p": Case("lrcn-576p", "lrcn", {}, (720, 576), 24, 0.85),
     "zhang-full-720p": Case("zhang-full-720p", "zhang", {"preset": "full", "pretrained": False},
                             (1280, 720), 16, 0.9, rounds=1),
@@ -303,7 +320,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}",
           flush=True)
-    print(f"{'case':16} {'frames':>6} {'model fps':>10} {'e2e fps':>8} {'ratio':>6} "
+    print(f"{'case':20} {'frames':>6} {'model fps':>10} {'e2e fps':>8} {'ratio':>6} "
           f"{'sequential fps':>15} {'ratio':>6} {'cpu ratio':>10} {'default':>11} "
           f"{'target':>7}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -311,7 +328,7 @@ def main() -> None:
             case = CASES[name] if args.frames is None else dataclasses.replace(
                 CASES[name], frames=args.frames)
             r = measure(case, case.rounds or args.rounds, Path(tmp), args.preset)
-            print(f"{name:16} {r['frames']:6d} {r['model_fps']:10.3f} {r['pipelined_fps']:8.3f} "
+            print(f"{name:20} {r['frames']:6d} {r['model_fps']:10.3f} {r['pipelined_fps']:8.3f} "
                   f"{r['ratio_pipelined']:6.2f} {r['sequential_fps']:15.3f} "
                   f"{r['ratio_sequential']:6.2f} {r['cpu_ratio']:10.2f} "
                   f"{r['default'][:3]} {r['ratio_default']:7.2f} {r['target']:7.2f}",

@@ -38,7 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder (created)")
     p.add_argument("--model", action="append", default=None, metavar="NAME",
                    help="colorizer to evaluate (repeat); default: every registered colorizer. "
-                        "The grey baseline is always included")
+                        "The grey baseline is always included. NAME@LABEL scores a variant of "
+                        "NAME as its own row, e.g. --model lrcn --model lrcn@tiny --option "
+                        "lrcn@tiny:preset=tiny")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=FILE",
                    help="weights file for model NAME (passed as weights=FILE)")
     p.add_argument("--option", action="append", default=[], metavar="NAME:KEY=VALUE",
@@ -111,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
     colorizers, metrics = host.names("colorizer"), host.names("metric")
     models = args.model if args.model else colorizers
     for name in models:
-        if name not in colorizers:
-            raise CLIError(f"--model: unknown colorizer {name!r}; available: "
-                           f"{', '.join(colorizers)}")
+        if name.partition("@")[0] not in colorizers:
+            raise CLIError(f"--model: unknown colorizer {name.partition('@')[0]!r}; available: "
+                           f"{', '.join(colorizers)} (NAME@LABEL for a variant)")
     for name in args.metric or []:
         if name not in metrics:
             raise CLIError(f"--metric: unknown metric {name!r}; available: {', '.join(metrics)}")

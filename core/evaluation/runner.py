@@ -64,7 +64,8 @@ class EvalConfig:
     """What to evaluate and how.
 
     Attributes:
-        models: registered colorizer names; the grey baseline is added in front when missing.
+        models: registered colorizer names, or ``NAME@LABEL`` for a variant of NAME with its
+            own options (its own row); the grey baseline is added in front when missing.
         options: per-model keyword options for ``create_colorizer`` (e.g. ``{"zhang":
             {"weights": "z.pth"}}``).
         metrics: metric names (None: every registered metric).
@@ -342,10 +343,12 @@ def claim_report_folder(out: Path, overwrite: bool) -> bool:
 
 
 def _create_colorizer(name: str, config: EvalConfig) -> Colorizer:
+    """The colorizer of a report row: ``NAME`` or ``NAME@LABEL`` (a variant of NAME with its own
+    options, e.g. ``lrcn@tiny`` with ``{"preset": "tiny"}``, scored beside ``lrcn``)."""
     options = dict(config.options.get(name, {}))
     if config.device is not None and "device" not in options:
         options["device"] = config.device
-    return create_colorizer(name, **options)
+    return create_colorizer(name.partition("@")[0], **options)
 
 
 def evaluate(

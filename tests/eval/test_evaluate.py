@@ -273,3 +273,22 @@ def test_parse_option_value():
     assert parse_option_value("False") is False and parse_option_value("none") is None
     assert parse_option_value("3") == 3 and parse_option_value("0.5") == 0.5
     assert parse_option_value("small") == "small"
+
+
+def test_cli_eval_scores_variants_of_one_colorizer_side_by_side(test_plugins, clips, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "variants"
+    rc = main(["eval", str(clips[0]), "--out", str(out), "--model", "const", "--model",
+               "const@zero", "--option", "const@zero:a=0", "--option", "const@zero:b=0.0",
+               "--frames", "2", "--metric", "colorfulness", "--no-clips", "--no-pictures",
+               "--quiet"])
+    assert rc == 0
+    payload = json.loads((out / "results.json").read_text())
+    values = by_key(payload)
+    zero = values[("carphone_pristine", "const@zero", "colorfulness")]["value"]
+    default = values[("carphone_pristine", "const", "colorfulness")]["value"]
+    assert zero < 1 < default  # the variant ran with its own options, the plain row without
+    assert "| const@zero |" in capsys.readouterr().out
+    assert main(["eval", str(clips[0]), "--out", str(tmp_path / "bad"), "--model",
+                 "nope@x"]) == 2
+    assert "unknown colorizer 'nope'" in capsys.readouterr().err
