@@ -22,7 +22,7 @@ from colorvid.core.cli.signals import interrupts_from_signals
 from colorvid.core.files import OutputError
 from colorvid.core.interfaces import MAX_RENDER_SIZE
 from colorvid.core.video.decode import VideoError
-from colorvid.core.video.images import DEFAULT_FPS
+from colorvid.core.video.images import DEFAULT_FPS, FPS_RANGE
 from colorvid.core.video.media import MediaReport, colorize_media, is_image_input
 from colorvid.core.video.pipeline import (
     DEFAULT_BATCH,
@@ -98,8 +98,10 @@ def _fps(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--fps must be a positive number, got {text!r}")
+    low, high = FPS_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"--fps must be a number from {low:g} to {high:g}, got "
+                                         f"{text!r}")
     return value
 
 
@@ -129,7 +131,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_options(p: argparse.ArgumentParser) -> None:
     """Every option of colorize but INPUT and -o: ``colorvid batch`` takes the same ones."""
     p.add_argument("--fps", type=_fps, default=DEFAULT_FPS,
-                   help=f"frame rate of image sequences (default {DEFAULT_FPS:g})")
+                   help=f"frame rate of image sequences, {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} "
+                   f"(default {DEFAULT_FPS:g})")
     p.add_argument("--stills", action="store_true",
                    help="treat a folder as unrelated stills even if its names are numbered")
     p.add_argument("--start", metavar="TIME",

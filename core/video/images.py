@@ -41,13 +41,16 @@ from colorvid.core.files import (
 )
 from colorvid.core.video.decode import VideoError
 
-__all__ = ["IMAGE_EXTS", "DEFAULT_FPS", "ImageSource", "ImageWriter", "check_pattern",
+__all__ = ["IMAGE_EXTS", "DEFAULT_FPS", "FPS_RANGE", "ImageSource", "ImageWriter", "check_pattern",
            "is_animated", "is_image_file", "is_pattern", "open_images", "read_image", "to_8bit",
            "write_image"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 DEEP_EXTS = (".png", ".tif", ".tiff")  # formats that keep 16 bits
 DEFAULT_FPS = 25.0
+# Frame rates a sequence may be given: below 0.01 (one frame in 100 s) the rate's fraction
+# rounds to 0 in the 1/1001 grid encoders use; above 1000 no player shows it.
+FPS_RANGE = (0.01, 1000.0)
 ACCEPTED = "png, jpg, webp, tif/tiff or bmp"
 _PATTERN = re.compile(r"%(0?\d*)d")
 _NUMBER = re.compile(r"(\d+)$")

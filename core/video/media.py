@@ -15,9 +15,10 @@ from pathlib import Path
 import av
 
 from colorvid.core.files import discard, os_error_text, publish, temp_beside
-from colorvid.core.video.decode import VideoError, read_frames
+from colorvid.core.video.decode import VideoError, probe, read_frames
 from colorvid.core.video.images import (
     DEFAULT_FPS,
+    FPS_RANGE,
     ImageSource,
     ImageWriter,
     is_animated,
@@ -136,6 +137,9 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
     fresh state (:meth:`VideoColorizer.colorize`). Raises :class:`ColorizeError` when no frame
     could be decoded (and then writes nothing).
     """
+    low, high = FPS_RANGE
+    if not low <= fps <= high:
+        raise VideoError(f"fps must be a number from {low:g} to {high:g}, got {fps!r}")
     report = MediaReport(output=str(dst))
     image_in = is_image_input(src)
     image_out = is_image_output(dst, image_in)
@@ -146,8 +150,10 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
                                skip_errors=skip_errors, progress=progress, start=start,
                                duration=duration)
             return MediaReport(**dataclasses.asdict(r))
-        first = round((start or 0) * fps)
-        count = None if duration is None else round(duration * fps)
+        # --start/--duration are seconds of the video: frames at the video's own rate
+        rate = float(probe(src).frame_rate or fps)
+        first = round((start or 0) * rate)
+        count = None if duration is None else round(duration * rate)
         source, total = None, count
         frames = (rgb for _, rgb in read_frames(src, start=first, count=count))
         deep = False

@@ -240,6 +240,10 @@ class Transcoder:
             self._matrix = display_matrix(self.src)
         self.video_in = self._in.streams.video[0]
         self.video_in.thread_type = "AUTO"  # frame threads: decoding keeps up with the model
+        length = self._in.duration / av.time_base if self._in.duration else None
+        if self.start and length is not None and self.start >= length:
+            raise VideoError(f"--start {self.start:g}: past the end of {self.src}, which is "
+                             f"{length:.3f} s long; nothing written")
 
     def _open_output(self, stdout: BinaryIO | None, codec: str | None, crf: int | None,
                      preset: str | None, overwrite: bool) -> None:
@@ -361,7 +365,7 @@ class Transcoder:
             tb = self.video_in.time_base or Fraction(1, av.time_base)
             try:
                 self._in.seek(int(self.start / tb), stream=self.video_in, backward=True)
-            except av.error.FFmpegError:
+            except (av.error.FFmpegError, OverflowError):
                 pass  # not seekable (a pipe): decode from the beginning and drop frames
         packets = self._in.demux(streams)
         while not self._ended:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import leftovers
-from makers import make_sequence
+from makers import make_sequence, make_video
 
 from colorvid.core.interfaces import MAX_RENDER_SIZE
 
@@ -99,3 +99,27 @@ def test_one_image_cannot_hold_a_video(cli, clip, tmp_path):
     assert rc == 1
     assert "one image holds one frame, and the input has more" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+@pytest.mark.parametrize("fps", ["inf", "nan", "1e-9", "0"])
+def test_sequence_frame_rate_must_be_usable(cli, tmp_path, fps):
+    seq = make_sequence(tmp_path / "seq")
+    rc, err = cli("colorize", seq, "-o", tmp_path / "o.mp4", "--model", "grey", "--fps", fps)
+    assert rc == 2
+    assert f"--fps must be a number from 0.01 to 1000, got '{fps}'" in err
+
+
+def test_huge_start_is_past_the_end(cli, clip, tmp_path):
+    rc, err = cli("colorize", clip, "-o", tmp_path / "o.mp4", "--model", "grey", "--start",
+                  "1e308")
+    assert rc == 1
+    assert err.strip() == (f"colorvid: --start 1e+308: past the end of {clip}, which is 0.160 s "
+                           "long; nothing written")
+
+
+def test_start_on_video_to_frames_counts_the_video_frames(cli, tmp_path):
+    src = make_video(tmp_path / "v.mp4", frames=6, rate=10)  # 0.1 s a frame
+    rc, err = cli("colorize", src, "-o", tmp_path / "f" / "%03d.png", "--model", "grey", "-q",
+                  "--start", "0.3")  # with --fps's 25 this would have been frame 8: none
+    assert rc == 0, err
+    assert len(list((tmp_path / "f").iterdir())) == 3
