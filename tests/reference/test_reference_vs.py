@@ -67,5 +67,5 @@ def test_reference_refuses_grey_and_wrong_formats(two_shots):
     with pytest.raises(FilterError, match="^colorvid.Reference: .*grey"):
         Reference(clip, rgb_clip(grey(two_shots[:1])), frames=[0])
     yuv = vs.core.resize.Bicubic(clip, format=vs.YUV420P8, matrix_s="709")
-    with pytest.raises(FilterError, match="^colorvid.Reference: clip must be RGB24 or GRAY8"):
+    with pytest.raises(FilterError, match="^colorvid.Reference: clip must be RGB24 or Gray8"):
         Reference(yuv, rgb_clip(two_shots[:1]), frames=[0])
