@@ -21,6 +21,10 @@ saturation is chosen (``decode_saturation``).
 
     python -m colorvid.core.training.calibrate WEIGHTS --cache runs/cache [--write]
     python -m colorvid.core.training.calibrate LRCN_WEIGHTS --from-cnn ZHANG_WEIGHTS
+    python -m colorvid.core.training.calibrate WEIGHTS --cache runs/cache --score
+
+The third form scores the file's own decoding on the validation photos (hue accuracy, per-sector
+hue accuracy, chroma ratio, PSNR against grey's), without choosing anything.
 
 The second form gives an LRCN the decoding its CNN was calibrated to (``inherit_decoding``).
 Why: photos are a per-frame model's validation, not a temporal one's. An LRCN (an LSTM over a
@@ -87,7 +91,8 @@ def _scores(model: str, weights: Path, photos: Sequence[np.ndarray], temperature
                                                 "prior_correction": prior_correction}
     colorizer = colorvid.create_colorizer(model, weights=str(weights), saturation=1.0,
                                           device=device, **decoding)
-    metrics = {m: colorvid.create_metric(m) for m in ("hue_accuracy", "chroma_ratio", "psnr")}
+    metrics = {m: colorvid.create_metric(m)
+               for m in ("hue_accuracy", "hue_accuracy_sector", "chroma_ratio", "psnr")}
     totals = {s: {m: [] for m in (*metrics, "grey_psnr")} for s in saturations}
     for rgb in photos:
         ref = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double() / 255.0
@@ -261,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="at most N photos")
     p.add_argument("--write", action="store_true",
                    help="record the chosen temperature, saturation and prior correction")
+    p.add_argument("--score", action="store_true",
+                   help="only score the file's own decoding on the validation photos")
     args = p.parse_args(argv)
     from colorvid.core.weights import read_config
 
@@ -274,7 +281,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache is None:
         p.error("give --cache DIR (the training cache, for its validation photos) or "
                 "--from-cnn ZHANG_WEIGHTS")
-    model = read_config(args.weights)["model"]
+    header = read_config(args.weights)
+    model = header["model"]
+    if args.score:
+        photos = validation_photos(args.cache, args.limit)
+        temperature = None if model in SATURATION_ONLY else header.get("decode_temperature")
+        if temperature is None and model not in SATURATION_ONLY:
+            from colorvid.plugins.models.zhang_net import ANNEAL_TEMPERATURE
+
+            temperature = ANNEAL_TEMPERATURE
+        correction = None if model in SATURATION_ONLY else header.get(
+            "decode_prior_correction", 0.0)
+        row = _scores(model, args.weights, photos, temperature,
+                      [header.get("decode_saturation", 1.0)], correction)[0]
+        print(json.dumps({"weights": str(args.weights), "photos": len(photos), **row},
+                         indent=1))
+        return 0
     report = calibrate_temperature(model, args.weights, validation_photos(args.cache, args.limit))
     print(json.dumps(report, indent=1))
     if args.write:

@@ -269,3 +269,32 @@ def test_lrcn_inherits_its_cnns_decoding_from_the_cli(lrcn_file, tmp_path, capsy
     with pytest.raises(SystemExit):  # neither --cache nor --from-cnn
         main([str(lrcn_file)])
     assert "--cache DIR" in capsys.readouterr().err
+
+
+def test_score_reports_the_files_own_decoding_on_the_validation_photos(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from colorvid.core.training.calibrate import main
+    from colorvid.core.training.data.cache import build_cache
+
+    corpus = tmp_path / "corpus" / "photos"
+    corpus.mkdir(parents=True)
+    g = np.random.default_rng(0)
+    for i in range(21):  # every 20th photo is held out for validation: one here
+        Image.fromarray(g.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(
+            corpus / f"p{i:02d}.png")
+    build_cache([corpus.parent], tmp_path / "cache", progress=False)
+    torch.manual_seed(0)
+    weights = make_adapter("zhang", "tiny", None).save(
+        tmp_path / "zhang-tiny.safetensors", torch.ones(313), {"steps": 1})
+    write_temperature(weights, 0.7, {"note": "test"}, saturation=1.5, prior_correction=0.5)
+    assert main([str(weights), "--cache", str(tmp_path / "cache"), "--score"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["photos"] >= 1
+    assert (report["temperature"], report["saturation"], report["prior_correction"]) == (
+        0.7, 1.5, 0.5)
+    for key in ("hue_accuracy", "hue_accuracy_sector", "chroma_ratio", "psnr", "grey_psnr"):
+        assert key in report
+    assert read_config(weights)["decode_temperature"] == 0.7  # nothing written
