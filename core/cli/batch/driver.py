@@ -148,8 +148,8 @@ def drive(pool: Pool, manifest: Manifest, work: list[tuple[Item, bool]], outdir:
             out.failed += 1
             progress.file(item.input, "failed", output=item.output, error=error, size=item.size)
 
-    pool.start()
     try:
+        pool.start()
         while queue or busy:
             for event in pool.poll(0.2):
                 handle(event)
