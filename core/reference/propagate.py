@@ -42,6 +42,10 @@ __all__ = ["KEEP_FULL", "KEEP_NONE", "ShotMotion", "keep_weight", "propagate", "
 # lost (occluded, revealed, off the frame), at or above 0.6 it is tracked.
 KEEP_NONE = 0.2
 KEEP_FULL = 0.6
+# The flow straight from a frame to its reference (a third DIS call a frame) is estimated only
+# while the composed track covers less than this share of the frame: on a still shot it adds
+# nothing. Carphone from its first frame: 35.19 -> 36.32 dB with it (the track covers 30-55%).
+LONG_RANGE_BELOW = 0.98
 
 
 def shot_flow(height: int, width: int, preset: str = "medium") -> FlowEstimator:
@@ -115,7 +119,8 @@ def _chains(L: np.ndarray, references: Mapping[int, np.ndarray], order: range,
             # The chain: the previous frame's colour, warped.
             ab = warp(ab, flow)
             q = warp(q, flow) * keep
-            lost = keep < 1.0
+            # Matched where the track is mostly lost; elsewhere the warped colour is the fill.
+            lost = keep < 0.5
             matcher = None if matchers is None else matchers.get(ref)
             if matcher is not None and lost.any():
                 match_ab, match_q = matcher(L[t], lost)
@@ -131,7 +136,7 @@ def _chains(L: np.ndarray, references: Mapping[int, np.ndarray], order: range,
             agree = luma_confidence(np.abs(L[t] - warp(L[ref], to_ref)))
             d = direct * agree
             ab = d * warp(references[ref], to_ref) + (1.0 - d) * ab
-            if long_range is not None:
+            if long_range is not None and (d > 0.5).mean() < LONG_RANGE_BELOW:
                 jump = long_range(L[t], L[ref])
                 fit = luma_confidence(np.abs(L[t] - warp(L[ref], jump)))
                 better = np.clip(fit - np.maximum(d, keep * agree), 0.0, 1.0)

@@ -1,0 +1,127 @@
+"""Reference propagation: quality against the truth, and speed at 576p.
+
+Quality (``quality``): each clip's true colour frames become the references (the first frame of
+every shot, or with ``--first`` frame 0 only), the clip is greyed and colorized from them
+(``colorvid.core.reference.evaluate``); hue accuracy and PSNR on every other frame, for the
+static copy (each reference's ab pasted on the following frames, no motion) and the propagation,
+plus the reference frames' own mean Lab ab error. ``--model`` adds the automatic fallback (off by
+default), ``--reach video`` lets references colour shots without one.
+
+    .venv/bin/python benches/bench_references.py quality /work/shared/corpus/video/heldout/*
+    .venv/bin/python benches/bench_references.py quality --first \\
+        /work/shared/corpus/video/train/bikes.mp4 --reach video
+
+Speed (``speed``): frames/s of ``ReferenceColorizer.stream`` with no automatic model on 1024 x
+576 frames (a real clip enlarged, its shots' first frames as references), decoding and encoding
+excluded; also the machine's load average, since on 2 shared cores it moves every figure.
+
+    .venv/bin/python benches/bench_references.py speed
+    .venv/bin/python -m pytest benches/bench_references.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SPEED_CLIP = Path("/work/shared/corpus/video/heldout/cityCC0.mpg")
+SPEED_SIZE = (576, 1024)  # (H, W): 576p
+SPEED_FRAMES = 48
+
+
+def speed_frames(clip: Path = SPEED_CLIP, frames: int = SPEED_FRAMES,
+                 size: tuple[int, int] = SPEED_SIZE) -> list[np.ndarray]:
+    """``frames`` frames of ``clip`` enlarged to ``size`` (RGB uint8)."""
+    from colorvid.core.video.decode import read_frames
+
+    h, w = size
+    return [cv2.resize(rgb, (w, h), interpolation=cv2.INTER_CUBIC)
+            for _, rgb in read_frames(clip, count=frames)]
+
+
+def measure_speed(frames: list[np.ndarray], rounds: int = 1) -> dict[str, float]:
+    """Frames/s of the reference stream (best of ``rounds``), shot starts as references."""
+    from colorvid.core.frames import frames_to_l
+    from colorvid.core.reference.colorizer import ReferenceColorizer
+    from colorvid.core.reference.evaluate import reference_numbers
+    from colorvid.core.reference.keyframes import grey_frame
+
+    numbers = reference_numbers(frames, "shots")
+    grey = [grey_frame(frames_to_l(f)) for f in frames]
+    best = float("inf")
+    for _ in range(rounds):
+        rc = ReferenceColorizer({n: frames[n] for n in numbers})
+        began = time.perf_counter()
+        for _ in rc.stream(grey):
+            pass
+        best = min(best, time.perf_counter() - began)
+    return {"frames": len(frames), "seconds": best, "frames_per_second": len(frames) / best,
+            "load_average_1min": os.getloadavg()[0], "cpus": os.cpu_count() or 0}
+
+
+def quality(args: argparse.Namespace) -> int:
+    import colorvid
+    from colorvid.core.reference.evaluate import evaluate_clip
+
+    fallback = None if args.model is None else colorvid.open_colorizer(args.model)
+    print("| clip | references | static hue | hue | static PSNR | PSNR | PSNR - static | "
+          "reference ab error | frames/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = {}
+    for clip in args.clips:
+        r = evaluate_clip(clip, references="first" if args.first else "shots",
+                          fallback=fallback, reach=args.reach, frames=args.frames)
+        s, p = r["static"], r["propagated"]
+        rows[Path(clip).name] = r
+        print(f"| {Path(clip).name} | {int(p['references'])} | {s['hue_accuracy']:.3f} | "
+              f"{p['hue_accuracy']:.3f} | {s['psnr']:.2f} | {p['psnr']:.2f} | "
+              f"{p['psnr'] - s['psnr']:+.2f} | {p['reference_ab_error']:.3f} | "
+              f"{p['frames_per_second']:.1f} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def speed(args: argparse.Namespace) -> int:
+    result = measure_speed(speed_frames(frames=args.frames or SPEED_FRAMES), args.rounds)
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    q = sub.add_parser("quality", help="static copy vs propagation against the truth")
+    q.add_argument("clips", nargs="+")
+    q.add_argument("--first", action="store_true", help="frame 0 the only reference")
+    q.add_argument("--model", help="automatic fallback colorizer (default: none)")
+    q.add_argument("--reach", choices=("shot", "video"), default="shot")
+    q.add_argument("--frames", type=int, help="at most this many frames a clip")
+    q.add_argument("--json", help="also write the rows as JSON here")
+    q.set_defaults(func=quality)
+    s = sub.add_parser("speed", help="frames/s at 576p, no automatic model")
+    s.add_argument("--frames", type=int)
+    s.add_argument("--rounds", type=int, default=1)
+    s.set_defaults(func=speed)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.mark.skipif(not SPEED_CLIP.exists(), reason="the corpus clip is not on this machine")
+def test_reference_speed_576p(benchmark):
+    frames = speed_frames(frames=16)
+    result = benchmark.pedantic(measure_speed, args=(frames,), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
