@@ -1,6 +1,6 @@
 """Ctrl-C, ``kill`` and a closed terminal stop a command the same way.
 
-SIGTERM (a render farm or ``kill``) and SIGHUP (the terminal or ssh session went away) are
+SIGTERM (a render farm or ``kill``) and SIGHUP (the terminal or the ssh connection went away) are
 raised as :class:`KeyboardInterrupt`, like Ctrl-C's SIGINT, so the ``finally`` blocks that remove
 temporary outputs run for all three and the command exits 130.
 

@@ -167,6 +167,7 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
         total = len(source)
         frames = source.frames(skip_errors=skip_errors)
         deep = source.deep
+    _refuse_input_as_output(source.paths if source is not None else [Path(src)], Path(dst))
     if image_out:
         with ImageWriter(dst, overwrite=overwrite, deep=deep) as w, \
                 contextlib.closing(_colorized(vc, source, frames)) as colorized:
@@ -190,6 +191,19 @@ def colorize_media(src: str | Path, dst: str | Path, vc: VideoColorizer, *,
     report.frames_in = report.frames_out = n
     report.skipped = list(getattr(source, "skipped", []))
     return report
+
+
+def _refuse_input_as_output(inputs: list[Path], dst: Path) -> None:
+    """--overwrite must never replace what is being colorized: an output that is an input file
+    or a folder holding one (``colorize frames/ -o frames/``) is refused before any work."""
+    target = (dst.parent if is_pattern(dst) else dst).resolve()
+    if not target.exists():
+        return
+    for p in inputs:
+        p = p.resolve()
+        if p == target or target in p.parents:
+            raise VideoError(f"{dst}: would replace the input {p}; choose an output that is "
+                             "neither the input nor its folder")
 
 
 def _colorized(vc: VideoColorizer, source: ImageSource | None, frames):

@@ -67,6 +67,8 @@ _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 PRESETS: dict[str, tuple[str, ...]] = {"libx264": _X26X_PRESETS, "libx265": _X26X_PRESETS,
                                        "libsvtav1": tuple(str(n) for n in range(13, -1, -1))}
 _YUV_KEEP = ("yuv420p", "yuv422p", "yuv444p")
+# Muxers that store a display matrix (a phone video's rotation); avi and y4m drop it.
+_KEEPS_ROTATION = ("mov", "mp4", "matroska", "webm")
 _UNSPECIFIED = 2  # AVCOL_SPC/PRI/TRC_UNSPECIFIED
 
 
@@ -260,8 +262,15 @@ class Transcoder:
         self._add_video_stream(fmt, codec, crf, preset)
         self._add_copied_streams(fmt)
         self._out.metadata.update({k: v for k, v in self._in.metadata.items() if k != "encoder"})
-        if self._matrix is not None and fmt != Y4M_FORMAT:
-            self.video_out.set_display_matrix(self._matrix)
+        if self._matrix is not None:
+            if any(f in _KEEPS_ROTATION for f in fmt.split(",")):
+                self.video_out.set_display_matrix(self._matrix)
+            else:
+                turn = -round(math.degrees(math.atan2(self._matrix[1], self._matrix[0])))
+                self.report.warnings.append(
+                    f"{self.src}: its display rotation ({turn} degrees) cannot be kept in "
+                    f"{fmt} output; the frames are written as stored (.mp4, .mov or .mkv "
+                    "keep it)")
         try:  # the header: a stream this container cannot hold fails here, not after the model
             self._out.start_encoding()
         except (ValueError, av.error.FFmpegError) as e:

@@ -4,8 +4,8 @@ and leave nothing behind."""
 from __future__ import annotations
 
 import pytest
-from conftest import leftovers
-from makers import make_sequence, make_video
+from fault_helpers import leftovers
+from fault_media import make_sequence, make_video
 
 from colorvid.core.interfaces import MAX_RENDER_SIZE
 

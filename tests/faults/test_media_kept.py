@@ -9,8 +9,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import leftovers
-from makers import (
+from fault_helpers import leftovers
+from fault_media import (
     make_animated_webp,
     make_jpeg_with_orientation,
     make_sequence,
@@ -114,3 +114,12 @@ def test_skip_errors_skips_an_unreadable_frame_of_a_sequence(cli, tmp_path):
     assert rc == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["00000.png", "00001.png", "00003.png"]
     assert "skipped 1 undecodable frame(s): 2" in err
+
+
+def test_rotation_an_output_cannot_hold_is_reported(cli, tmp_path):
+    src = make_video(tmp_path / "phone.mp4", w=32, h=16, rotation=-90)
+    rc, err = cli("colorize", src, "-o", tmp_path / "o.avi", "--model", "grey", "-q")
+    assert rc == 0, err
+    assert err.strip() == (f"colorvid: warning: {src}: its display rotation (-90 degrees) cannot "
+                           "be kept in avi output; the frames are written as stored (.mp4, .mov "
+                           "or .mkv keep it)")

@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 import pytest
-from conftest import leftovers, start_gated, wait_for
-from makers import gradient
+from fault_helpers import leftovers, start_gated, wait_for
+from fault_media import gradient, make_sequence
 
 from colorvid.core.files import OutputError, atomic_write, publish, temp_beside
 from colorvid.core.video.decode import VideoError
@@ -92,3 +92,14 @@ def test_colorize_into_an_empty_folder_made_for_it(cli, clip, tmp_path):
     assert rc == 0, err
     assert len(list((tmp_path / "frames").iterdir())) == 4
     assert np.all([p.suffix == ".png" for p in (tmp_path / "frames").iterdir()])
+
+
+@pytest.mark.parametrize("out", ["seq", "seq/%05d.png", "seq/00001.png"])
+def test_overwrite_never_replaces_the_input(cli, tmp_path, out):
+    seq = make_sequence(tmp_path / "seq", frames=2)
+    before = {p.name: p.read_bytes() for p in seq.iterdir()}
+    src = seq / "00001.png" if out.endswith("1.png") else seq
+    rc, err = cli("colorize", src, "-o", tmp_path / out, "--model", "grey", "--overwrite")
+    assert rc == 1
+    assert "would replace the input" in err and "neither the input nor its folder" in err
+    assert {p.name: p.read_bytes() for p in seq.iterdir()} == before

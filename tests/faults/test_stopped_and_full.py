@@ -9,8 +9,8 @@ import signal
 import sys
 
 import pytest
-from conftest import file_size_limit, leftovers, start_gated, wait_for
-from makers import make_sequence
+from fault_helpers import file_size_limit, leftovers, start_gated, wait_for
+from fault_media import make_sequence
 
 
 @pytest.mark.parametrize("out", ["frames/%05d.png", "x.png", "video.mp4"])
