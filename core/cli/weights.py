@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from colorvid.core.cli import CLIError
+from colorvid.core.files import OutputError
 from colorvid.core.weights import WeightsError, read_config
 
 __all__ = ["IMPORTERS", "add_parser"]
@@ -66,7 +67,7 @@ def run_import(args: argparse.Namespace) -> int:
         options["anneal_scale"] = args.anneal_scale
     try:
         config = _importer(args.format)(args.source, args.output, **options)
-    except WeightsError as e:
+    except (WeightsError, OutputError) as e:  # OutputError: a full disk, an unwritable folder
         raise CLIError(str(e)) from e
     print(f"wrote {args.output}: model {config['model']!r} preset {config['preset']!r} "
           f"from {args.source.name}")

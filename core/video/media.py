@@ -70,7 +70,7 @@ def _encode(frames, dst: Path, fps: float, overwrite: bool, codec: str | None,
             crf: int | None, preset: str | None) -> int:
     """Frames -> a new video file, atomically (hidden temporary file, moved into place at the
     end); the container, the encoder and its options are checked before the first frame."""
-    if dst.exists() and not overwrite:
+    if (dst.exists() or dst.is_symlink()) and not overwrite:
         raise VideoError(f"{dst}: output already exists (use --overwrite to replace it)")
     if not dst.suffix:
         raise VideoError(f"{dst}: no extension to choose a container from; "

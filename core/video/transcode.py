@@ -222,11 +222,11 @@ class Transcoder:
     # -- opening ------------------------------------------------------------------------------
     def _open_input(self, stdin: BinaryIO | None) -> None:
         if self.src == PIPE:
+            if stdin is None and sys.stdin is None:
+                raise VideoError("input '-' reads y4m from stdin, but stdin is closed")
             pipe = stdin if stdin is not None else sys.stdin.buffer
             if getattr(pipe, "isatty", lambda: False)():
                 raise VideoError("input '-' reads y4m from stdin, but stdin is a terminal")
-            if pipe is None:
-                raise VideoError("input '-' reads y4m from stdin, but stdin is closed")
             pipe = self._reader = _CountingReader(pipe)
             try:
                 self._in = av.open(pipe, format=Y4M_FORMAT)
@@ -289,7 +289,7 @@ class Transcoder:
         self._overwrite = overwrite
         if self.src != PIPE and dst.exists() and os.path.samefile(self.src, dst):
             raise VideoError(f"{dst}: output is the input file; choose another name")
-        if dst.exists() and not overwrite:
+        if (dst.exists() or dst.is_symlink()) and not overwrite:
             raise VideoError(f"{dst}: output already exists (use --overwrite to replace it)")
         if not dst.suffix:
             raise VideoError(f"{dst}: no extension to choose a container from; "

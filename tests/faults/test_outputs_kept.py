@@ -103,3 +103,11 @@ def test_overwrite_never_replaces_the_input(cli, tmp_path, out):
     assert rc == 1
     assert "would replace the input" in err and "neither the input nor its folder" in err
     assert {p.name: p.read_bytes() for p in seq.iterdir()} == before
+
+
+def test_a_dangling_link_under_the_output_name_is_refused_first(cli, clip, tmp_path):
+    (tmp_path / "o.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    rc, err = cli("colorize", clip, "-o", tmp_path / "o.mp4", "--model", "grey")
+    assert rc == 1
+    assert err.strip() == (f"colorvid: {tmp_path / 'o.mp4'}: output already exists (use "
+                           "--overwrite to replace it)")

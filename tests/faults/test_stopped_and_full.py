@@ -77,3 +77,11 @@ def test_export_onnx_on_a_full_disk_leaves_nothing(cli, tmp_path):
     assert err.strip() == f"colorvid: export onnx: {tmp_path / 'z.onnx'}: cannot write: File " \
                           "too large"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stdin_closed(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", None)  # what Python sets when started with 0<&-
+    rc, err = cli("colorize", "-", "-o", tmp_path / "o.mp4", "--model", "grey")
+    assert rc == 1
+    assert err.strip() == "colorvid: input '-' reads y4m from stdin, but stdin is closed"
+    assert list(tmp_path.iterdir()) == []
