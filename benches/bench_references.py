@@ -16,6 +16,7 @@ Speed (``speed``): frames/s of ``ReferenceColorizer.stream`` with no automatic m
 excluded; also the machine's load average, since on 2 shared cores it moves every figure.
 
     .venv/bin/python benches/bench_references.py speed
+    .venv/bin/python benches/bench_references.py strip     # docs/img/references_strip.png
     .venv/bin/python -m pytest benches/bench_references.py --benchmark-only
 """
 
@@ -97,6 +98,37 @@ def speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def strip(args: argparse.Namespace) -> int:
+    """The picture of docs/references.md: reference | propagated frames, over the grey
+    keyframe | the original frames."""
+    from colorvid.core.frames import frames_to_l
+    from colorvid.core.reference.colorizer import ReferenceColorizer
+    from colorvid.core.reference.keyframes import grey_frame
+    from colorvid.core.video.decode import read_frames
+    from colorvid.core.video.images import write_image
+
+    truth = [rgb for _, rgb in read_frames(args.clip)]
+    grey = [grey_frame(frames_to_l(f)) for f in truth]
+    out = list(ReferenceColorizer({0: truth[0]}).stream(grey))
+    shown = [round(x) for x in np.linspace(0, len(truth) - 1, args.columns)[1:]]
+
+    def label(img: np.ndarray, text: str) -> np.ndarray:
+        img = img.copy()
+        (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+        cv2.rectangle(img, (0, 0), (w + 8, h + 8), (0, 0, 0), -1)
+        cv2.putText(img, text, (4, h + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        return img
+
+    top = [label(truth[0], "reference (frame 0)")] + [label(out[t], f"propagated {t}")
+                                                      for t in shown]
+    bottom = [label(grey[0], "keyframe to paint")] + [label(truth[t], f"original {t}")
+                                                      for t in shown]
+    write_image(args.out, np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)]))
+    print(args.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -112,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--frames", type=int)
     s.add_argument("--rounds", type=int, default=1)
     s.set_defaults(func=speed)
+    p = sub.add_parser("strip", help="the picture of docs/references.md")
+    p.add_argument("clip", nargs="?",
+                   default="/work/shared/corpus/video/heldout/carphone_pristine.mp4")
+    p.add_argument("--out", default=str(REPO / "docs" / "img" / "references_strip.png"))
+    p.add_argument("--columns", type=int, default=4)
+    p.set_defaults(func=strip)
     args = parser.parse_args(argv)
     return args.func(args)
 
