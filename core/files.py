@@ -36,6 +36,7 @@ from pathlib import Path
 __all__ = ["OutputError", "atomic_write", "check_output_folder", "discard", "os_error_text",
            "publish", "temp_beside", "write_bytes"]
 
+_NAME_KEPT = 64  # characters of the target's name kept in its temporary name
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 
@@ -75,13 +76,15 @@ def temp_beside(target: Path, *, folder: bool = False) -> Path:
     ``open`` (``mkdir``) would give; the target's extension stays last (muxers guess the container
     from it). Raises :class:`OutputError` when the folder cannot be written."""
     check_output_folder(target)
+    # The name is cut so that a target name near the 255-byte limit still has a temporary name.
+    stem, name = target.stem[:_NAME_KEPT], target.name[:_NAME_KEPT]
     try:
         if folder:
-            tmp = tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.part-")
+            tmp = tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.part-")
             os.chmod(tmp, 0o777 & ~_umask())
         else:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.",
-                                       suffix=f".part{target.suffix}")
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{stem}.",
+                                       suffix=f".part{target.suffix[:_NAME_KEPT]}")
             os.close(fd)
             os.chmod(tmp, 0o666 & ~_umask())
     except OSError as e:

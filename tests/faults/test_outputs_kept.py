@@ -111,3 +111,10 @@ def test_a_dangling_link_under_the_output_name_is_refused_first(cli, clip, tmp_p
     assert rc == 1
     assert err.strip() == (f"colorvid: {tmp_path / 'o.mp4'}: output already exists (use "
                            "--overwrite to replace it)")
+
+
+def test_an_output_name_near_the_length_limit(cli, clip, tmp_path):
+    name = "a" * 245 + ".mp4"  # valid (249 bytes); its temporary name must be too
+    rc, err = cli("colorize", clip, "-o", tmp_path / name, "--model", "grey", "-q")
+    assert rc == 0, err
+    assert (tmp_path / name).is_file() and leftovers(tmp_path) == []
