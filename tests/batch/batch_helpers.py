@@ -9,7 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -126,3 +128,49 @@ def same_bytes(a: Path, b: Path) -> bool:
     if a.suffix == ".mkv":
         return _packets(a) == _packets(b)
     return a.read_bytes() == b.read_bytes()
+
+
+def when(outdir: Path, ready: Callable[[dict[str, dict]], bool], then: Callable[[], None],
+         timeout: float = 300) -> threading.Thread:
+    """In a thread: wait until ``ready(rows)`` holds for the manifest of ``outdir`` (read every
+    0.05 s while a batch runs in this process), then call ``then()``."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if (outdir / "colorvid-batch.sqlite").is_file() and ready(rows(outdir)):
+                    then()
+                    return
+            except sqlite3.OperationalError:  # the driver holds a write lock this instant
+                pass
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def mid_file(outdir: Path, output: str) -> Callable[[dict[str, dict]], bool]:
+    """True once ``output`` is being written: its row running and its hidden partial file there
+    (created when the input is opened, before the first frame)."""
+
+    def ready(m: dict[str, dict]) -> bool:
+        row = m.get(output)
+        return (row is not None and row["status"] == "running"
+                and any(p.name.startswith(f".{Path(output).stem}.") for p in
+                        (outdir / output).parent.glob(".*")))
+
+    return ready
+
+
+def kill_worker_of(outdir: Path, output: str, killed: list[int]) -> Callable[[], None]:
+    """SIGKILL the worker (local process or Ray actor) the manifest says holds ``output``."""
+
+    def kill() -> None:
+        time.sleep(0.3)  # a few frames into the file
+        pid = int(rows(outdir)[output]["worker"].rsplit(":", 1)[1])
+        killed.append(pid)
+        os.kill(pid, signal.SIGKILL)
+
+    return kill

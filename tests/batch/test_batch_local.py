@@ -5,7 +5,6 @@ among good ones, a worker killed mid-file, Ctrl-C and rerun."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 from batch_helpers import (
@@ -13,10 +12,13 @@ from batch_helpers import (
     GOOD,
     colorize_each,
     frame_count,
+    kill_worker_of,
     make_clip,
+    mid_file,
     partials,
     rows,
     same_bytes,
+    when,
 )
 
 from colorvid.core.cli.batch.command import status_text
@@ -102,24 +104,21 @@ def test_a_changed_option_or_input_redoes_only_what_it_affects(archive, tmp_path
 
 
 
-def test_a_worker_killed_mid_file_costs_only_that_file(tmp_path, child):
+def test_a_worker_killed_mid_file_costs_only_that_file(tmp_path, run_batch):
     src = tmp_path / "in"
     make_clip(src / "long.mp4", frames=24, seed=7)
     make_clip(src / "short.mp4", frames=4, seed=8)
     out = tmp_path / "out"
-    c = child(src, "-o", out, "--model", "zhang", "--render-size", "64")
-    killed = None
-    for e in c.events():
-        if (killed is None and e["event"] == "frames" and e["input"].endswith("long.mp4")
-                and 0 < e["frames"] < e["total"]):
-            killed = int(e["worker"].rsplit(":", 1)[1])
-            os.kill(killed, 9)
-    rc, err = c.wait()
-    assert killed is not None and rc == 0, err
+    killed: list[int] = []
+    watcher = when(out, mid_file(out, "long.mp4"), kill_worker_of(out, "long.mp4", killed))
+    rc, err = run_batch(src, "-o", out, "--model", "zhang", "--render-size", "64",
+                        "--progress", "json")
+    watcher.join(1)
+    assert killed and rc == 0, err
     assert '"status": "retry"' in err and "SIGKILL" in err
     m = rows(out)
     assert (m["long.mp4"]["status"], m["long.mp4"]["attempts"]) == ("done", 2)
-    assert m["long.mp4"]["worker"].rsplit(":", 1)[1] != str(killed)
+    assert m["long.mp4"]["worker"].rsplit(":", 1)[1] != str(killed[0])
     assert (m["short.mp4"]["status"], m["short.mp4"]["attempts"]) == ("done", 1)
     assert frame_count(out / "long.mp4") == 24 and frame_count(out / "short.mp4") == 4
     assert partials(out) == []

@@ -5,8 +5,7 @@ manifest after each."""
 
 from __future__ import annotations
 
-import os
-import time
+import _thread
 
 import pytest
 from batch_helpers import (
@@ -14,10 +13,13 @@ from batch_helpers import (
     GOOD,
     colorize_each,
     frame_count,
+    kill_worker_of,
     make_clip,
+    mid_file,
     partials,
     rows,
     same_bytes,
+    when,
 )
 
 ray = pytest.importorskip("ray")
@@ -51,41 +53,35 @@ def test_ray_batch_equals_colorize_and_records_a_corrupt_input(ray_head, archive
     assert partials(out) == []
 
 
-def test_ray_actor_killed_mid_file_is_retried_on_another(ray_head, tmp_path, child):
+def test_ray_actor_killed_mid_file_is_retried_on_another(ray_head, tmp_path, run_batch):
     src = tmp_path / "in"
     make_clip(src / "long.mp4", frames=24, seed=7)
     make_clip(src / "short.mp4", frames=4, seed=8)
     out = tmp_path / "out"
-    c = child(src, "-o", out, "--model", "zhang", "--render-size", "64", "--ray", ray_head)
-    killed = None
-    for e in c.events():
-        if (killed is None and e["event"] == "frames" and e["input"].endswith("long.mp4")
-                and 0 < e["frames"] < (e["total"] or 0)):
-            killed = int(e["worker"].rsplit(":", 1)[1])
-            os.kill(killed, 9)
-    rc, err = c.wait()
-    assert killed is not None and rc == 0, err
+    killed: list[int] = []
+    watcher = when(out, mid_file(out, "long.mp4"), kill_worker_of(out, "long.mp4", killed))
+    rc, err = run_batch(src, "-o", out, "--model", "zhang", "--render-size", "64",
+                        "--ray", ray_head, "--progress", "json")
+    watcher.join(1)
+    assert killed and rc == 0, err
     assert '"status": "retry"' in err and "Ray worker died" in err
     m = rows(out)
     assert (m["long.mp4"]["status"], m["long.mp4"]["attempts"]) == ("done", 2)
-    assert m["long.mp4"]["worker"].rsplit(":", 1)[1] != str(killed)
+    assert m["long.mp4"]["worker"].rsplit(":", 1)[1] != str(killed[0])
     assert frame_count(out / "long.mp4") == 24 and frame_count(out / "short.mp4") == 4
     assert partials(out) == []
 
 
-def test_ray_ctrl_c_then_rerun(ray_head, tmp_path, child, run_batch):
+def test_ray_ctrl_c_then_rerun(ray_head, tmp_path, run_batch):
     src = tmp_path / "in"
     for i in range(3):
         make_clip(src / f"clip{i}.mp4", frames=12, seed=i)
     out = tmp_path / "out"
     args = [src, "-o", out, "--model", "zhang", "--render-size", "64", "--ray", ray_head]
-    c = child(*args)
-    for e in c.events():
-        if e["event"] == "file" and e["status"] == "done":
-            time.sleep(0.3)
-            c.ctrl_c()
-            break
-    rc, err = c.wait()
+    # Ctrl-C as Python receives it: KeyboardInterrupt in the main thread, where the driver runs.
+    when(out, lambda m: any(r["status"] == "done" for r in m.values())
+         and any(r["status"] == "running" for r in m.values()), _thread.interrupt_main)
+    rc, err = run_batch(*args)
     assert rc == 130, err
     m = rows(out)
     done = {k for k, r in m.items() if r["status"] == "done"}
@@ -93,7 +89,9 @@ def test_ray_ctrl_c_then_rerun(ray_head, tmp_path, child, run_batch):
     assert sorted(p.name for p in out.glob("*.mp4")) == sorted(done)
     assert partials(out) == []
 
+    kept = {k: (out / k).stat().st_mtime_ns for k in done}
     rc, err = run_batch(*args, "-q")
     assert rc == 0, err
     assert all(r["status"] == "done" for r in rows(out).values())
+    assert {k: (out / k).stat().st_mtime_ns for k in done} == kept
     assert all(frame_count(out / f"clip{i}.mp4") == 12 for i in range(3))

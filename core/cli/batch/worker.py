@@ -141,6 +141,7 @@ class ItemWorker:
         """Colorize one input; ``tick(frames, total)`` is called after every frame. Failures
         are returned, not raised (KeyboardInterrupt aside)."""
         from colorvid.core.cli.colorize import colorize_input, report_warnings
+        from colorvid.core.files import OutputError
         from colorvid.core.video.decode import VideoError
         from colorvid.core.video.pipeline import ColorizeError
 
@@ -157,7 +158,7 @@ class ItemWorker:
             Path(task.output).parent.mkdir(parents=True, exist_ok=True)
             remove_partials(task.output)
             report = colorize_input(args, _Counting(self.vc, count), task.input, task.output)
-        except (ColorizeError, VideoError) as e:
+        except (ColorizeError, VideoError, OutputError) as e:  # colorize's one-line errors
             return Result("failed", self.frames, time.perf_counter() - start,
                           error=_line(e), retry=False)
         except Exception as e:  # noqa: BLE001 - any other failure is recorded, then retried
