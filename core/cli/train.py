@@ -49,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    metavar="KEY=VALUE",
                    help="an option of the model's training (repeatable), e.g. mobilenet's "
                         "freeze_encoder=true or encoder_lr_scale=0.1")
+    p.add_argument("--cnn-init", metavar="FILE",
+                   help="lrcn: the per-frame CNN's weights (a zhang or mobilenet file) when "
+                        "--init is an lrcn file whose LSTM continues over this CNN")
     p.add_argument("--init", metavar="FILE",
                    help="starting weights (LRCN: a zhang file for its CNN; default the shipped "
                    "zhang weights)")
@@ -138,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         loss_options=parse_loss_options(args.loss_options),
         model_options=parse_loss_options(args.model_options, "--model-option",
                                          "freeze_encoder=true"),
-        init=args.init, images=args.images, corpus=args.corpus, cache=args.cache,
+        init=args.init, cnn_init=args.cnn_init, images=args.images, corpus=args.corpus,
+        cache=args.cache,
         samples_per_epoch=args.samples_per_epoch, train_cnn=args.train_cnn,
         max_minutes=args.max_minutes,
         steps=args.steps, batch_size=args.batch_size,

@@ -220,9 +220,12 @@ class LRCNAdapter(TrainAdapter):
             return None
         header = read_config(path)
         cnn = self.options.get("cnn_init")
-        if header.get("model") == "lrcn" and header.get("preset") != self.preset and cnn:
-            # An LSTM trained over another preset's CNN (the LSTM's size does not depend on
-            # the CNN's widths: it reads the 313 probabilities) continues over this CNN.
+        lstm_over_other_cnn = header.get("model") == "lrcn" and cnn and (
+            header.get("preset") != self.preset
+            or (header.get("architecture") or {}).get("cnn", "zhang") != self.cnn)
+        if lstm_over_other_cnn:
+            # An LSTM trained over another preset's or model's CNN (the LSTM's size does not
+            # depend on the CNN: it reads the 313 probabilities) continues over this CNN.
             _load_lstm_weights(self.net, path)
         elif header.get("model") == "lrcn":
             _load_net_weights(self.net, "lrcn", self.preset, path)
@@ -236,11 +239,13 @@ class LRCNAdapter(TrainAdapter):
     def __init__(self, preset: str, init: str | None = None,
                  options: dict[str, Any] | None = None) -> None:
         options = dict(options or {})
-        found = _cnn_of_file(Path(init)) if init else None
+        # The CNN's model: cnn_init's when given (the LSTM of --init then continues over it,
+        # whatever CNN it was trained over), else --init's.
+        source = options.get("cnn_init") or init
+        found = _cnn_of_file(Path(source)) if source else None
         self.cnn = str(options.get("cnn") or found or "zhang")
         if found is not None and found != self.cnn:
-            raise ValueError(f"lrcn: cnn={self.cnn!r}, but --init {init} holds a {found!r} "
-                             "network")
+            raise ValueError(f"lrcn: cnn={self.cnn!r}, but {source} holds a {found!r} network")
         super().__init__(preset, init, options)
         # "all": sequence-in / sequence-out, L_seq on every frame (the paper's suggested
         # improvement, and what streaming inference does); "last": the paper's own setup, L_seq

@@ -151,3 +151,38 @@ def test_recipe_combines_an_lstm_trained_over_zhang_with_a_mobilenet_cnn(tmp_pat
             assert torch.equal(value, combined.net.state_dict()[key]), key
     for key, value in cnn_adapter.net.state_dict().items():
         assert torch.equal(value, combined.net.cnn.state_dict()[key]), key
+
+
+def test_lrcn_continues_an_lstm_trained_over_zhang_over_a_mobilenet_cnn(tmp_path):
+    torch.manual_seed(0)
+    lstm_file = make_adapter("lrcn", "tiny", None).save(
+        tmp_path / "lrcn-tiny.safetensors", torch.ones(313), {"steps": 1})
+    cnn_file = make_adapter("mobilenet", "small", None).save(
+        tmp_path / "mobilenet-small.safetensors", torch.ones(313), {"steps": 2})
+    adapter = make_adapter("lrcn", "small", str(lstm_file), {"cnn_init": str(cnn_file)})
+    assert adapter.cnn == "mobilenet"
+    source = make_adapter("lrcn", "tiny", str(lstm_file))
+    for key, value in source.net.state_dict().items():
+        if not key.startswith("cnn."):
+            assert torch.equal(value, adapter.net.state_dict()[key]), key
+    with pytest.raises(ValueError, match="holds a 'mobilenet' network"):
+        make_adapter("lrcn", "small", str(lstm_file), {"cnn_init": str(cnn_file),
+                                                       "cnn": "zhang"})
+
+
+def test_cli_cnn_init_continues_an_lstm_over_another_cnn(carphone_clip, tmp_path):
+    from colorvid.core.cli import main
+
+    torch.manual_seed(0)
+    lstm_file = make_adapter("lrcn", "tiny", None).save(
+        tmp_path / "lrcn-tiny.safetensors", torch.ones(313), {"steps": 1})
+    cnn_file = make_adapter("mobilenet", "tiny", None).save(
+        tmp_path / "mobilenet-tiny.safetensors", torch.ones(313), {"steps": 2})
+    out = tmp_path / "run"
+    assert main(["train", "--model", "lrcn", "--preset", "tiny", "--data", str(carphone_clip),
+                 "--init", str(lstm_file), "--cnn-init", str(cnn_file), "--freeze-cnn",
+                 "--out", str(out), "--steps", "1", "--crop", "32", "--seq-len", "2",
+                 "--max-frames", "12", "--batch-size", "2", "--progress", "quiet"]) == 0
+    header = read_config(out / "lrcn-tiny.safetensors")
+    assert header["architecture"]["cnn"] == "mobilenet"
+    assert "CNN from" in header["training"]["init"]
