@@ -109,16 +109,21 @@ def _chains(L: np.ndarray, references: Mapping[int, np.ndarray], order: range,
     source = np.full(T, -1)
     ab = q = to_ref = direct = None
     ref = -1
+    ref_planes = np.empty((3, h, w), np.float32)  # the reference's L and ab, warped together
     for t in order:
         if t in references:
             ref = t
             ab, q = references[t], np.ones((h, w), np.float32)
-            to_ref, direct = np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
+            to_ref, direct = np.zeros((2, h, w), np.float32), np.ones((h, w), np.float32)
+            ref_planes = np.concatenate((L[t][None], references[t]))
         elif ab is not None:
             flow, keep = flows[t], keeps[t]
-            # The chain: the previous frame's colour, warped.
-            ab = warp(ab, flow)
-            q = warp(q, flow) * keep
+            # Everything carried moves with one warp (the sampling maps are built once): the
+            # chain's colour and confidence, the direct track's weight and its flow to the
+            # reference (channels ab, q, direct, to_ref).
+            moved = warp(np.concatenate((ab, q[None], direct[None], to_ref)), flow)
+            ab, q, direct = moved[:2], moved[2] * keep, moved[3] * keep
+            to_ref = flow.transpose(2, 0, 1) + moved[4:]
             # Matched where the track is mostly lost; elsewhere the warped colour is the fill.
             lost = keep < 0.5
             matcher = None if matchers is None else matchers.get(ref)
@@ -131,16 +136,15 @@ def _chains(L: np.ndarray, references: Mapping[int, np.ndarray], order: range,
             # The direct track: the flows composed back to the reference, which is sampled once
             # (a chain of bilinear warps blurs and fades the colour a little at every frame),
             # trusted where the track never broke and the reference's luma there agrees.
-            to_ref = flow + warp(to_ref, flow, channels_last=True)
-            direct = warp(direct, flow) * keep
-            agree = luma_confidence(np.abs(L[t] - warp(L[ref], to_ref)))
+            sampled = warp(ref_planes, np.ascontiguousarray(to_ref.transpose(1, 2, 0)))
+            agree = luma_confidence(np.abs(L[t] - sampled[0]))
             d = direct * agree
-            ab = d * warp(references[ref], to_ref) + (1.0 - d) * ab
+            ab = d * sampled[1:] + (1.0 - d) * ab
             if long_range is not None and (d > 0.5).mean() < LONG_RANGE_BELOW:
-                jump = long_range(L[t], L[ref])
-                fit = luma_confidence(np.abs(L[t] - warp(L[ref], jump)))
+                jumped = warp(ref_planes, long_range(L[t], L[ref]))
+                fit = luma_confidence(np.abs(L[t] - jumped[0]))
                 better = np.clip(fit - np.maximum(d, keep * agree), 0.0, 1.0)
-                ab = better * warp(references[ref], jump) + (1.0 - better) * ab
+                ab = better * jumped[1:] + (1.0 - better) * ab
         else:
             continue
         ab_out[t], q_out[t], source[t] = ab, q, ref
