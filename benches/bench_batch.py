@@ -55,10 +55,10 @@ def carphone() -> Path:
         "carphone_pristine.mp4"
 
 
-def make_inputs(folder: Path) -> tuple[Path, Path]:
-    """``folder/clips/clipNN.mp4`` (12 x 24 frames) and ``folder/long.mp4`` (the same 288)."""
+def make_inputs(folder: Path, frames: int = FRAMES) -> tuple[Path, Path]:
+    """``folder/clips/clipNN.mp4`` (12 x ``frames``) and ``folder/long.mp4`` (the same frames)."""
     with av.open(str(carphone())) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        source = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     clips = folder / "clips"
     clips.mkdir(parents=True)
 
@@ -73,7 +73,7 @@ def make_inputs(folder: Path) -> tuple[Path, Path]:
 
     everything = []
     for i, start in enumerate(STARTS):
-        part = frames[start:start + FRAMES]
+        part = source[start:start + frames]
         encode(clips / f"clip{i:02d}.mp4", part)
         everything += part
     encode(folder / "long.mp4", everything)
@@ -90,7 +90,8 @@ def colorvid(*args: object, env: dict | None = None) -> tuple[float, subprocess.
     return time.perf_counter() - start, proc
 
 
-def killed_batch(clips: Path, out: Path, options: list[str], env: dict | None) -> dict:
+def killed_batch(clips: Path, out: Path, frames: int, options: list[str],
+                 env: dict | None) -> dict:
     """A batch whose worker gets SIGKILL while it colorizes the third file."""
     proc = subprocess.Popen([sys.executable, "-m", "colorvid", "batch", clips, "-o", out,
                              *options, "--progress", "json"], stderr=subprocess.PIPE,
@@ -115,52 +116,60 @@ def killed_batch(clips: Path, out: Path, options: list[str], env: dict | None) -
         path = out / f"clip{i:02d}.mp4"
         if path.is_file() and status.get(path.name) == "done":
             with av.open(str(path)) as c:
-                complete += sum(1 for _ in c.decode(video=0)) == FRAMES
+                complete += sum(1 for _ in c.decode(video=0)) == frames
     partial = [p.name for p in out.iterdir() if ".part" in p.name]
     return {"killed": killed is not None, "exit": proc.returncode, "verified": complete,
             "max_attempts": attempts, "partial_files": len(partial)}
 
 
 def start_ray_head() -> tuple[str, dict]:
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # binds 127.0.0.1 only
-    port = 6391
-    subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=2",
-                    "--include-dashboard=false", "--disable-usage-stats"],
-                   check=True, capture_output=True, env=env,
-                   executable=str(Path(sys.executable).parent / "ray"))
-    return f"127.0.0.1:{port}", env
+    """A Ray head in this process (2 CPUs, loopback only); children join it at its address."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # binds 127.0.0.1 only
+    import ray
+
+    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+                       log_to_driver=False)
+    return context.address_info["gcs_address"], dict(os.environ)
 
 
-def stop_ray_head(env: dict) -> None:
-    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"],
-                   capture_output=True, env=env)
+def stop_ray_head() -> None:
+    import ray
+
+    ray.shutdown()
 
 
-def run(model: str, render_size: int, use_ray: bool) -> list[dict]:
+def run(model: str, render_size: int, use_ray: bool, frames: int = FRAMES,
+        kill: bool = True) -> list[dict]:
     options = ["--model", model, "--render-size", str(render_size), "-q"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        clips, long = make_inputs(work)
+        clips, long = make_inputs(work, frames)
         baseline, _ = colorvid("colorize", long, "-o", work / "long-colour.mp4", *options)
-        backends = [("local", [], None)]
-        env = None
-        if use_ray:
-            address, env = start_ray_head()
-            backends.append(("ray", ["--ray", address], env))
-        try:
-            for name, extra, benv in backends:
+        print(f"one long file of {CLIPS * frames} frames: {baseline:.1f} s", flush=True)
+        for name in ("local", "ray") if use_ray else ("local",):
+            extra: list[str] = []
+            env = None
+            if name == "ray":
+                address, env = start_ray_head()
+                extra = ["--ray", address]
+            try:
                 out = work / f"out-{name}"
-                seconds, _ = colorvid("batch", clips, "-o", out, *options, *extra, env=benv)
-                rerun, _ = colorvid("batch", clips, "-o", out, *options, *extra, env=benv)
-                kill = killed_batch(clips, work / f"killed-{name}", [*options[:-1], *extra],
-                                    benv)
-                rows.append({"backend": name, "one_long_file_s": round(baseline, 1),
-                             "batch_s": round(seconds, 1), "ratio": round(seconds / baseline, 3),
-                             "rerun_s": round(rerun, 2), **kill})
-        finally:
-            if env is not None:
-                stop_ray_head(env)
+                seconds, _ = colorvid("batch", clips, "-o", out, *options, *extra, env=env)
+                print(f"{name}: batch {seconds:.1f} s ({seconds / baseline:.3f}x)", flush=True)
+                rerun, _ = colorvid("batch", clips, "-o", out, *options, *extra, env=env)
+                print(f"{name}: rerun {rerun:.2f} s", flush=True)
+                row = {"backend": name, "frames": CLIPS * frames,
+                       "one_long_file_s": round(baseline, 1), "batch_s": round(seconds, 1),
+                       "ratio": round(seconds / baseline, 3), "rerun_s": round(rerun, 2)}
+                if kill:
+                    row.update(killed_batch(clips, work / f"killed-{name}", frames,
+                                            [*options[:-1], *extra], env))
+                    print(f"{name}: after SIGKILL {row}", flush=True)
+                rows.append(row)
+            finally:
+                if name == "ray":
+                    stop_ray_head()
     return rows
 
 
@@ -213,12 +222,14 @@ def archive_figures(files: int = 10_000) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{CLIPS} clips x {FRAMES} frames (176x144) vs one file of {CLIPS * FRAMES} frames")
+    n = rows[0]["frames"] if rows else CLIPS * FRAMES
+    print(f"{CLIPS} clips x {n // CLIPS} frames (176x144) vs one file of {n} frames")
     head = f"{'backend':<8}{'long s':>8}{'batch s':>9}{'ratio':>7}{'rerun s':>9}" \
            f"{'after SIGKILL':>16}"
     print(head)
     for r in rows:
-        after = f"{r['verified']}/{CLIPS} ok" + ("" if r["killed"] else " (not killed)")
+        after = "-" if "verified" not in r else (
+            f"{r['verified']}/{CLIPS} ok" + ("" if r["killed"] else " (not killed)"))
         print(f"{r['backend']:<8}{r['one_long_file_s']:>8.1f}{r['batch_s']:>9.1f}"
               f"{r['ratio']:>7.3f}{r['rerun_s']:>9.2f}{after:>16}")
     print("targets: ratio <= 1.1, rerun < 5 s, after SIGKILL 12/12 ok")
@@ -242,6 +253,8 @@ def main() -> None:
     p.add_argument("--model", default="lrcn")
     p.add_argument("--render-size", type=int, default=64)
     p.add_argument("--no-ray", action="store_true", help="the local workers only")
+    p.add_argument("--frames", type=int, default=FRAMES, help=f"per clip (default {FRAMES})")
+    p.add_argument("--no-kill", action="store_true", help="no SIGKILL runs")
     p.add_argument("--json", action="store_true", help="print the rows as JSON too")
     p.add_argument("--archive", action="store_true",
                    help="only the archive-scale figures: planning and manifest for 10,000 files")
@@ -249,7 +262,7 @@ def main() -> None:
     if args.archive:
         print(json.dumps(archive_figures()))
         return
-    rows = run(args.model, args.render_size, not args.no_ray)
+    rows = run(args.model, args.render_size, not args.no_ray, args.frames, not args.no_kill)
     print_table(rows)
     if args.json:
         print(json.dumps(rows))

@@ -1,17 +1,15 @@
-"""Helpers of the `colorvid batch` tests: tiny real clips and stills, the batch as a child
-process whose JSON progress the test reads, the manifest's rows, byte-for-byte comparison."""
+"""Helpers of the `colorvid batch` tests: tiny real clips and stills, the manifest's rows, a
+watcher that acts (kills a worker, interrupts) when the manifest shows a state, byte-for-byte
+comparison."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -75,36 +73,6 @@ def frame_count(path: Path) -> int:
 def partials(outdir: Path) -> list[Path]:
     """Hidden temporary outputs left behind (there must be none)."""
     return [p for p in outdir.rglob(".*") if ".part" in p.name]
-
-def _default_sigint() -> None:
-    # A child started in the background inherits SIGINT ignored; Ctrl-C must reach it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-class Child:
-    """``colorvid batch`` as a child process in a session of its own; ``events()`` reads its
-    JSON progress lines as they come."""
-
-    def __init__(self, args: list[str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "colorvid", "batch", *args, "--progress", "json"],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            start_new_session=True, preexec_fn=_default_sigint)
-        self.lines: list[str] = []
-
-    def events(self) -> Iterator[dict]:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if line.startswith("{"):
-                yield json.loads(line)
-
-    def ctrl_c(self) -> None:
-        """What a terminal does: SIGINT to the whole process group."""
-        os.killpg(self.proc.pid, signal.SIGINT)
-
-    def wait(self, timeout: float = 120) -> tuple[int, str]:
-        _, rest = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, "".join(self.lines) + (rest or "")
 
 def colorize_each(archive: Path, reference: Path, *options: str) -> None:
     """What `colorvid colorize` writes for each good input of ``archive``, under ``reference``."""

@@ -1,5 +1,5 @@
-"""Fixtures of the `colorvid batch` tests: an archive of tiny clips, stills and a sequence, the
-batch run in this process or as a child process (killed at the end of the test if still running).
+"""Fixtures of the `colorvid batch` tests: an archive of tiny clips, stills and a sequence, and
+the batch run in this process (workers and Ray actors are processes of their own all the same).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import pytest  # noqa: E402
-from batch_helpers import Child, make_clip, make_image  # noqa: E402
+from batch_helpers import make_clip, make_image  # noqa: E402
 
 from colorvid.core.cli import main  # noqa: E402
 
@@ -47,18 +47,9 @@ def run_batch(capsys) -> Callable[..., tuple[int, str]]:
 
 
 @pytest.fixture
-def child() -> Iterator[Callable[..., Child]]:
-    started: list[Child] = []
-
-    def start(*args: object) -> Child:
-        c = Child([str(a) for a in args])
-        started.append(c)
-        return c
-
-    yield start
-    for c in started:
-        if c.proc.poll() is None:
-            os.killpg(c.proc.pid, signal.SIGKILL)
-            c.proc.wait()
-
-
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in this process during the test, as in a terminal: a test
+    runner started in the background inherits SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

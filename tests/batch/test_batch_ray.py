@@ -72,7 +72,7 @@ def test_ray_actor_killed_mid_file_is_retried_on_another(ray_head, tmp_path, run
     assert partials(out) == []
 
 
-def test_ray_ctrl_c_then_rerun(ray_head, tmp_path, run_batch):
+def test_ray_ctrl_c_then_rerun(ray_head, tmp_path, run_batch, sigint_raises):
     src = tmp_path / "in"
     for i in range(3):
         make_clip(src / f"clip{i}.mp4", frames=12, seed=i)
