@@ -14,7 +14,7 @@ from colorvid.core.cli import CLIError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train or fine-tune a colorizer (mobilenet, zhang, lrcn, larsson, ...)",
+    p = sub.add_parser("train", help="train or fine-tune a colorizer (mobilenet, zhang, lrcn, ...)",
                        description="Train a colorizer on videos (split 80/10/10 by video). "
                        "Defaults are the paper's hyper-parameters.")
     p.add_argument("--model", required=True, metavar="NAME",
