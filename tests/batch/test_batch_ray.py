@@ -28,8 +28,9 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def ray_head():
     """A local Ray head for this module; its address (127.0.0.1:PORT)."""
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-                       log_to_driver=False)
+    # address="local": a new head, never a cluster that `ray start` left running here
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False,
+                       logging_level="WARNING", log_to_driver=False)
     address = context.address_info["gcs_address"]
     assert address.startswith("127.0.0.1:"), address  # loopback only
     yield address
