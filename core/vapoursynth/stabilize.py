@@ -11,12 +11,13 @@ frames n-window+1..n, cut at the latest scene change (``_SceneChangePrev`` on a 
 ``_SceneChangeNext`` on the one before), as the ``lrcn`` filter's window: it never depends on
 the order frames are requested in, so previews and seeks give the frames a render gives.
 
-Cost per output frame (linear playback): one new pair of DIS flows and one colour conversion
-(both cached per frame, ``2 * window`` frames kept), and ``window - 1`` warp-and-blend steps on
-the working grid (about 1.5 ms each at 320x180 here). The window bounds the smoothing: the
-oldest frame keeps ``strength ** (window - 1)`` of its weight in the history (0.85, 8 frames:
-0.32), so a longer window is steadier and costs more steps; the command line's bidirectional
-pass is steadier still, where a whole file is available.
+Cost per output frame (linear playback): one new pair of DIS flows (about 11 ms of CPU at
+320x180 on the 2-core machine) and one colour conversion, both cached per frame (``2 * window``
+frames kept), and ``window - 1`` warp-and-blend steps on the working grid (about 5 ms each; the
+step timing: ``_step`` of :mod:`colorvid.core.video.stabilize` on random 320x180 planes). The
+window bounds the smoothing: the oldest frame keeps ``strength ** (window - 1)`` of its weight
+in the history (0.85, 8 frames: 0.32), so a longer window is steadier and costs more steps;
+the command line's bidirectional pass is steadier still, where a whole file is available.
 
 Reads: RGB (any depth) or YUV clips with a constant format. The colour is read by converting
 the clip to RGBS (zimg, the frame's ``_Matrix``); the output has the clip's format and frame
