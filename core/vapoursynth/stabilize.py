@@ -19,10 +19,11 @@ window bounds the smoothing: the oldest frame keeps ``strength ** (window - 1)``
 in the history (0.85, 8 frames: 0.32), so a longer window is steadier and costs more steps;
 the command line's bidirectional pass is steadier still, where a whole file is available.
 
-Reads: RGB (any depth) or YUV clips with a constant format. The colour is read by converting
-the clip to RGBS (zimg, the frame's ``_Matrix``); the output has the clip's format and frame
-properties. YUV: the luma plane is the input's, bit for bit, and only U and V are written; RGB:
-the Lab L of each pixel is kept (up to the last bit of rounding), only its a, b change.
+Reads: RGB (any depth) or YUV clips with a constant format. YUV colour is read with the
+frame's ``_Matrix`` and ``_Range`` (chroma upsampled bilinearly); the output has the clip's
+format and frame properties. YUV: the luma plane is the input's, bit for bit, and only U and V
+are written; RGB: the Lab L of each pixel is kept (up to the last bit of rounding), only its
+a, b change.
 """
 
 from __future__ import annotations
