@@ -154,3 +154,20 @@ def test_ctrl_c_keeps_outputs_and_manifest_consistent_and_a_rerun_goes_on(tmp_pa
     assert all(r["status"] == "done" for r in rows(out).values())
     assert {k: (out / k).stat().st_mtime_ns for k in done} == kept
     assert all(frame_count(out / f"clip{i}.mp4") == 12 for i in range(3))
+
+
+def test_usage_errors_are_one_line_before_any_work(archive, tmp_path, run_batch):
+    out = tmp_path / "out"
+    cases = [
+        ((archive,), 2, "-o OUTDIR is required"),
+        (("-o", out), 2, "no input; accepted: files or folders, or --list FILE"),
+        ((archive, "-o", out, "--model", "no-such-model"), 1, "no-such-model"),
+        ((archive, "-o", out, "--model", "grey", "--preset", "warp9"), 1, "warp9"),
+        ((archive, "-o", out, "--list", tmp_path / "missing.txt"), 2, "--list"),
+        (("--status", tmp_path), 1, "no colorvid-batch.sqlite here"),
+    ]
+    for args, code, text in cases:
+        rc, err = run_batch(*args)
+        assert rc == code and text in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert not (out / "colorvid-batch.sqlite").exists()  # nothing recorded, nothing started
