@@ -410,3 +410,18 @@ def test_continued_weights_keep_the_decoding_they_started_from(corpus, tmp_path)
     lrcn = train(_cfg(corpus, tmp_path / "l", cache, model="lrcn", seq_len=3, init=start,
                       train_cnn=False, steps=1))["weights"]
     assert read_config(lrcn)["decode_saturation"] == 1.5
+
+
+def test_recipe_mobilenet_stage_then_an_lrcn_over_it(corpus, tmp_path):
+    from colorvid.core.training.defaults import main
+
+    out = tmp_path / "recipe"
+    assert main([str(out), "--corpus", str(corpus), "--stages", "mobilenet,lrcn", "--preset",
+                 "tiny", "--cnn", "mobilenet", "--minutes", "0.01", "--crop", "32",
+                 "--mobilenet-crop", "64", "--mobilenet-batch", "2", "--batch-size", "2"]) == 0
+    cnn = read_config(out / "mobilenet" / "mobilenet-tiny.safetensors")
+    assert cnn["training"]["model_options"] == {"freeze_encoder": True}
+    assert "ImageNet MobileNetV2" in cnn["training"]["init"]
+    lrcn = read_config(out / "lrcn" / "lrcn-tiny.safetensors")
+    assert lrcn["architecture"]["cnn"] == "mobilenet"
+    assert str(out / "mobilenet") in lrcn["training"]["init"]
