@@ -13,7 +13,11 @@ For one shot of ``T`` frames (luma at the work resolution) and references at som
    update for the chain's confidence ``q`` (1 at the reference). ``match_t`` is the colour found
    by content in the chain's reference (:mod:`colorvid.core.reference.match`), computed only
    where a pixel lost its track this step (revealed, occluded or left the frame), and then
-   carried on like the rest so that it does not flicker.
+   carried on like the rest so that it does not flicker. Each chain also composes its flows
+   back to the reference and samples the reference once where that track never broke (a chain
+   of bilinear warps blurs and fades colour a little every frame), and, while that track covers
+   less than 98% of the frame, tries a flow straight from the frame to the reference; each is
+   used where the reference's luma at the sampled point agrees with the frame's.
 3. *Blend*: between references ``r1 < t < r2`` the forward chain weighs ``(r2 - t) / (r2 - r1)``
    times its confidence and the backward one the rest; before the first and after the last
    reference of a shot, only one chain reaches. The result's confidence is the better chain's.
@@ -21,8 +25,9 @@ For one shot of ``T`` frames (luma at the work resolution) and references at som
 Scene cuts bound all of this: a shot is propagated on its own (:mod:`colorvid.core.reference.
 colorizer` cuts the video).
 
->>> motion = shot_motion(L, FlowEstimator())             # doctest: +SKIP  L (T, h, w)
->>> ab, conf = propagate(L, {0: ab0}, motion, matchers)  # doctest: +SKIP  (T, 2, h, w), (T, h, w)
+>>> est = shot_flow(288, 512)                               # doctest: +SKIP
+>>> motion = shot_motion(L, est)                             # doctest: +SKIP  L (T, h, w)
+>>> ab, conf = propagate(L, {0: ab0}, motion, matchers, est)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -163,6 +168,7 @@ def propagate(L: np.ndarray, references: Mapping[int, np.ndarray], motion: ShotM
         motion: the shot's :func:`shot_motion`.
         matchers: ``{frame index: ReferenceMatcher}`` for the colour of lost pixels (None: a lost
             pixel keeps the warped colour of its edge, with confidence 0).
+        long_range: the estimator of the flow straight to the reference (None: not tried).
 
     Returns:
         ``(ab (T, 2, h, w), confidence (T, h, w))``; reference frames have their ab and 1.
