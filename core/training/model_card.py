@@ -23,9 +23,14 @@ from pathlib import Path
 
 from colorvid.core.weights import default_weights_path, read_config
 
-__all__ = ["calibration_text", "fill", "main", "replace_block", "training_table"]
+__all__ = ["calibration_text", "fill", "main", "replace_block", "shipped_files",
+           "training_table"]
 
-SHIPPED = ("zhang", "lrcn", "larsson")  # each at its default preset (the shipped file's)
+
+
+def shipped_files() -> list[Path]:
+    """Every weights file that ships (the package's weights folder), by name."""
+    return sorted(default_weights_path("zhang", "tiny").parent.glob("*.safetensors"))
 
 
 def _num(value, digits: int) -> str:
@@ -141,11 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=Path, default=repo / "docs" / "img",
                    help="where the contact sheets go (default: the checkout's docs/img)")
     args = p.parse_args(argv)
-    from colorvid.plugins.models.common import default_preset
-
-    files = [default_weights_path(m, default_preset(m)) for m in SHIPPED]
     try:
-        sheets = fill(args.card, args.report, [f for f in files if f.is_file()], args.images)
+        sheets = fill(args.card, args.report, shipped_files(), args.images)
     except (FileNotFoundError, ValueError) as e:
         print(f"model_card: {e}", file=sys.stderr)
         return 2
