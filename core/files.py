@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["OutputError", "atomic_write", "check_output_folder", "discard", "os_error_text",
-           "publish", "temp_beside", "write_bytes"]
+           "publish", "sha256_file", "temp_beside", "write_bytes"]
 
 _NAME_KEPT = 64  # characters of the target's name kept in its temporary name
 _AT_FDCWD = -100
@@ -192,3 +192,14 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *,
         publish(tmp, target, overwrite=overwrite)
     finally:
         discard(tmp if tmp.exists() else None)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB chunks (weights, sources, corpus files)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -13,13 +13,13 @@ and shapes are checked before any tensor data is read.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from colorvid.core.files import sha256_file
 from colorvid.core.weights import WeightsError, check_state_dict, save_weights
 from colorvid.plugins.models.larsson_net import LarssonConfig, LarssonNet, caffe_bilinear_kernel
 
@@ -85,12 +85,6 @@ def inspect_caffe_h5(path: str | os.PathLike[str]) -> tuple[str, dict[str, tuple
     return preset, got
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def import_released(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict[str, Any]:
@@ -115,7 +109,7 @@ def import_released(src: str | os.PathLike[str], dst: str | os.PathLike[str]) ->
         "model": "larsson",
         "preset": preset,
         "architecture": LarssonConfig.preset(preset).to_dict(),
-        "source": {"format": SOURCE_FORMAT, "file": src_path.name, "sha256": _sha256(src_path)},
+        "source": {"format": SOURCE_FORMAT, "file": src_path.name, "sha256": sha256_file(src_path)},
         "training": {"data": "ImageNet (released by Larsson et al., ECCV 2016)"
                      if preset == "full" else "Caffe snapshot", "steps": None},
     }

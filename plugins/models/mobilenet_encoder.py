@@ -18,12 +18,13 @@ headless OpenCV colorvid uses)::
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from colorvid.core.files import sha256_file
 
 __all__ = ["ENCODER_PACKAGE", "ENCODER_SHA256", "EncoderError", "encoder_path",
            "load_imagenet_encoder"]
@@ -56,19 +57,11 @@ def encoder_path() -> Path:
         "weights files hold the whole network)")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_imagenet_encoder(path: Path | None = None) -> dict[str, Tensor]:
     """The encoder's state dict, keys relative to ``features`` (``0.0.weight`` ..), checked
     against :data:`ENCODER_SHA256` and loaded with ``weights_only=True`` (no code runs)."""
     path = Path(path) if path is not None else encoder_path()
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != ENCODER_SHA256:
         raise EncoderError(f"mobilenet: {path} is not the expected ImageNet MobileNetV2 "
                            f"(sha256 {digest[:16]}..., expected {ENCODER_SHA256[:16]}...); "

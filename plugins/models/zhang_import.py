@@ -14,7 +14,6 @@ exactly :class:`~colorvid.plugins.models.zhang_net.ZhangNet`'s. Two things need 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from torch import Tensor
 
 from colorvid.core.bins import AB_BINS_SHA256
+from colorvid.core.files import sha256_file
 from colorvid.core.weights import WeightsError, check_state_dict, save_weights
 from colorvid.plugins.models.zhang_net import RELEASED_ANNEAL_SCALE, ZhangConfig, ZhangNet
 
@@ -33,12 +33,6 @@ SOURCE_FORMAT = "zhang-eccv16"
 _LOGIT_LAYER = "model8.6"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_released_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
@@ -110,7 +104,7 @@ def import_released(
         "source": {
             "format": SOURCE_FORMAT,
             "file": src_path.name,
-            "sha256": _sha256(src_path),
+            "sha256": sha256_file(src_path),
             "anneal_scale": anneal_scale,
         },
         "training": {"data": "ImageNet (released by Zhang et al., ECCV 2016)", "steps": None},

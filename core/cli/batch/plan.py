@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from colorvid.core.files import sha256_file
 from colorvid.core.video.decode import VideoError
 from colorvid.core.video.images import is_image_file, open_images
 
@@ -209,13 +210,10 @@ _DIGESTS: dict[Path, str] = {}
 
 
 def _sha256(path: Path) -> str:
+    """A file's sha256, computed once per path in a batch (the weights of every item)."""
     key = path.resolve()
     if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(key, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
+        _DIGESTS[key] = sha256_file(key)
     return _DIGESTS[key]
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -46,6 +45,7 @@ from PIL import Image
 
 from colorvid.core.color import rgb_to_lab
 from colorvid.core.evaluation.worn import soften_l
+from colorvid.core.files import sha256_file
 from colorvid.core.training.data.sources import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -129,12 +129,6 @@ def read_manifest(root: Path) -> dict[str, dict[str, str]] | None:
         return {row["file"]: row for row in csv.DictReader(f, delimiter="\t")}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _group(path: Path, kind: str | None) -> str:
@@ -282,7 +276,7 @@ def build_cache(
     entries: list[CacheEntry] = []
     skipped: list[str] = []
     for n, (path, row) in enumerate(_sources(roots, exclude)):
-        digest = _sha256(path)
+        digest = sha256_file(path)
         if row is not None and row.get("sha256") and row["sha256"] != digest:
             raise MediaError(f"{path}: sha256 {digest[:12]}... does not match the MANIFEST "
                              f"({row['sha256'][:12]}...): the corpus changed; rebuild it")
