@@ -184,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
                    "LSTM from repainting a frame (default: the loss's, 0)")
     p.add_argument("--init", type=Path, default=None,
                    help="zhang weights to continue from (default: the shipped ones)")
-    p.add_argument("--cnn", default="mobilenet", choices=CNNS,
-                   help="the per-frame model the lrcn and combine stages build on (default "
-                   "mobilenet)")
+    p.add_argument("--cnn", default=None, choices=CNNS,
+                   help="the per-frame model the lrcn and combine stages build on (default: "
+                   "zhang when this run trains zhang and not mobilenet, else mobilenet, the "
+                   "default lrcn's)")
     p.add_argument("--mobilenet-init", type=Path, default=None,
                    help="mobilenet weights to continue from (default: the shipped ones, else a "
                    "fresh decoder on the ImageNet encoder), e.g. one in checkpoints/")
@@ -227,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                    "rebalanced loss (default 1)")
     p.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = p.parse_args(argv)
+    if args.cnn is None:
+        args.cnn = "zhang" if "zhang" in args.stages and "mobilenet" not in args.stages \
+            else "mobilenet"
     if args.preset is None:  # the shipped file's preset of the CNN model, else its default
         from colorvid.plugins.models.common import SHIPPED_PRESETS
 

@@ -22,6 +22,11 @@ from colorvid.core.cli import main
 # A real network (the shipped zhang weights) at a 32 px render: every frame goes through the
 # model, in about 0.1 s on a busy 2-core CPU.
 MODEL = ("--model", "zhang", "--render-size", "32")
+# Frames of the file a test kills a worker in, and of each file a Ctrl-C test stops the batch
+# among: long enough that the file is still being written when the signal lands, on an idle
+# machine too (24 and 12 frames finished before it there).
+LONG = 160
+CLIP = 96
 # Byte-for-byte comparisons encode with mpeg4: colorize's x264 output is not reproducible from
 # one run to the next (the same grey colorize of one y4m gave 4 different files in 5 runs),
 # mpeg4's is (4 runs, 1 file).
@@ -136,7 +141,7 @@ def kill_worker_of(outdir: Path, output: str, killed: list[int]) -> Callable[[],
     """SIGKILL the worker (local process or Ray actor) the manifest says holds ``output``."""
 
     def kill() -> None:
-        time.sleep(0.3)  # a few frames into the file
+        time.sleep(0.1)  # a few frames into the file
         pid = int(rows(outdir)[output]["worker"].rsplit(":", 1)[1])
         killed.append(pid)
         os.kill(pid, signal.SIGKILL)

@@ -9,8 +9,10 @@ import os
 import signal
 
 from batch_helpers import (
+    CLIP,
     EXACT,
     GOOD,
+    LONG,
     colorize_each,
     frame_count,
     kill_worker_of,
@@ -107,7 +109,7 @@ def test_a_changed_option_or_input_redoes_only_what_it_affects(archive, tmp_path
 
 def test_a_worker_killed_mid_file_costs_only_that_file(tmp_path, run_batch):
     src = tmp_path / "in"
-    make_clip(src / "long.mp4", frames=24, seed=7)
+    make_clip(src / "long.mp4", frames=LONG, seed=7)
     make_clip(src / "short.mp4", frames=4, seed=8)
     out = tmp_path / "out"
     killed: list[int] = []
@@ -121,7 +123,7 @@ def test_a_worker_killed_mid_file_costs_only_that_file(tmp_path, run_batch):
     assert (m["long.mp4"]["status"], m["long.mp4"]["attempts"]) == ("done", 2)
     assert m["long.mp4"]["worker"].rsplit(":", 1)[1] != str(killed[0])
     assert (m["short.mp4"]["status"], m["short.mp4"]["attempts"]) == ("done", 1)
-    assert frame_count(out / "long.mp4") == 24 and frame_count(out / "short.mp4") == 4
+    assert frame_count(out / "long.mp4") == LONG and frame_count(out / "short.mp4") == 4
     assert partials(out) == []
 
 
@@ -129,7 +131,7 @@ def test_ctrl_c_keeps_outputs_and_manifest_consistent_and_a_rerun_goes_on(tmp_pa
                                                                          sigint_raises):
     src = tmp_path / "in"
     for i in range(3):
-        make_clip(src / f"clip{i}.mp4", frames=12, seed=i)
+        make_clip(src / f"clip{i}.mp4", frames=CLIP, seed=i)
     out = tmp_path / "out"
     args = [src, "-o", out, "--model", "zhang", "--render-size", "64"]
     # A real SIGINT to this process, where the driver runs, once one file is done and the next
@@ -146,14 +148,14 @@ def test_ctrl_c_keeps_outputs_and_manifest_consistent_and_a_rerun_goes_on(tmp_pa
     assert sorted(p.name for p in out.glob("*.mp4")) == sorted(done)
     assert partials(out) == []
     for k in done:
-        assert frame_count(out / k) == 12
+        assert frame_count(out / k) == CLIP
 
     kept = {k: (out / k).stat().st_mtime_ns for k in done}
     rc, err = run_batch(*args, "-q")
     assert rc == 0, err
     assert all(r["status"] == "done" for r in rows(out).values())
     assert {k: (out / k).stat().st_mtime_ns for k in done} == kept
-    assert all(frame_count(out / f"clip{i}.mp4") == 12 for i in range(3))
+    assert all(frame_count(out / f"clip{i}.mp4") == CLIP for i in range(3))
 
 
 def test_usage_errors_are_one_line_before_any_work(archive, tmp_path, run_batch):

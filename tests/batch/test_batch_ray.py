@@ -9,8 +9,10 @@ import _thread
 
 import pytest
 from batch_helpers import (
+    CLIP,
     EXACT,
     GOOD,
+    LONG,
     colorize_each,
     frame_count,
     kill_worker_of,
@@ -56,7 +58,7 @@ def test_ray_batch_equals_colorize_and_records_a_corrupt_input(ray_head, archive
 
 def test_ray_actor_killed_mid_file_is_retried_on_another(ray_head, tmp_path, run_batch):
     src = tmp_path / "in"
-    make_clip(src / "long.mp4", frames=24, seed=7)
+    make_clip(src / "long.mp4", frames=LONG, seed=7)
     make_clip(src / "short.mp4", frames=4, seed=8)
     out = tmp_path / "out"
     killed: list[int] = []
@@ -69,14 +71,14 @@ def test_ray_actor_killed_mid_file_is_retried_on_another(ray_head, tmp_path, run
     m = rows(out)
     assert (m["long.mp4"]["status"], m["long.mp4"]["attempts"]) == ("done", 2)
     assert m["long.mp4"]["worker"].rsplit(":", 1)[1] != str(killed[0])
-    assert frame_count(out / "long.mp4") == 24 and frame_count(out / "short.mp4") == 4
+    assert frame_count(out / "long.mp4") == LONG and frame_count(out / "short.mp4") == 4
     assert partials(out) == []
 
 
 def test_ray_ctrl_c_then_rerun(ray_head, tmp_path, run_batch, sigint_raises):
     src = tmp_path / "in"
     for i in range(3):
-        make_clip(src / f"clip{i}.mp4", frames=12, seed=i)
+        make_clip(src / f"clip{i}.mp4", frames=CLIP, seed=i)
     out = tmp_path / "out"
     args = [src, "-o", out, "--model", "zhang", "--render-size", "64", "--ray", ray_head]
     # Ctrl-C as Python receives it: KeyboardInterrupt in the main thread, where the driver runs.
@@ -95,4 +97,4 @@ def test_ray_ctrl_c_then_rerun(ray_head, tmp_path, run_batch, sigint_raises):
     assert rc == 0, err
     assert all(r["status"] == "done" for r in rows(out).values())
     assert {k: (out / k).stat().st_mtime_ns for k in done} == kept
-    assert all(frame_count(out / f"clip{i}.mp4") == 12 for i in range(3))
+    assert all(frame_count(out / f"clip{i}.mp4") == CLIP for i in range(3))

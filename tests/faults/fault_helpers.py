@@ -41,8 +41,11 @@ sys.exit(main(sys.argv[1:]))
 
 
 def default_sigint() -> None:
-    """In a child: SIGINT as a terminal gives it, even when the suite runs in the background."""
+    """In a child: SIGINT and SIGHUP as a terminal gives them, even when the suite runs in the
+    background (SIGINT ignored) or under nohup (SIGHUP ignored, which colorvid then leaves
+    alone)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @contextlib.contextmanager

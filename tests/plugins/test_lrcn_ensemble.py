@@ -68,8 +68,10 @@ def test_reset_at_scene_cut_forgets_the_past(lrcn, frames):
 
 
 def test_untrained_lstm_head_makes_lrcn_equal_zhang(frames):
-    lrcn = colorvid.create_colorizer("lrcn", pretrained=False, render_size=32, dtype="float32")
-    zhang = colorvid.create_colorizer("zhang", pretrained=False, render_size=32, dtype="float32")
+    lrcn = colorvid.create_colorizer("lrcn", pretrained=False, render_size=32, dtype="float32",
+                                     preset="tiny", cnn="zhang")
+    zhang = colorvid.create_colorizer("zhang", pretrained=False, render_size=32, dtype="float32",
+                                      preset="tiny")
     zhang.net.load_state_dict(lrcn.net.cnn.state_dict())
     ab, _ = lrcn.predict_sequence(frames)
     assert torch.allclose(ab, zhang.predict_ab(frames), atol=1e-4)

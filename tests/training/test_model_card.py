@@ -162,6 +162,7 @@ def test_card_tables_mean_per_clip_and_lrcn_against_its_cnn():
                                ("lrcn_cnn", 0.3, 0.4), ("lrcn", 0.4, 0.2))}
     text = _tables(results)
     assert text.startswith("**mean over the clips**\n\n| model | hue_accuracy |")
-    assert "| lrcn | 0.5000 | 0.5000 | 0.5000 | 25.00 |" in text  # hue (0.4 + 0.6) / 2
+    # hue (0.4 + 0.6) / 2, then per-sector hue, chroma, colourfulness (0.5 each), PSNR
+    assert "| lrcn | 0.5000 | 0.5000 | 0.5000 | 0.5000 | 25.00 |" in text
     assert "| model | a | b |" in text and "| zhang | 0.3000 / 0.5000 / 20.00 | " in text
     assert "cdc_ab 0.50x, warp_error_ab 0.50x, still_flicker 1.00x" in text

@@ -379,14 +379,14 @@ def test_recipe_refuses_unknown_or_conflicting_stages(corpus, tmp_path):
     from colorvid.core.training.defaults import combine_lrcn, main
     from colorvid.core.weights import default_weights_path
 
-    with pytest.raises(SystemExit, match="unknown stage.*zhnag.*accepted: sweep, zhang"):
+    with pytest.raises(SystemExit, match="unknown stage.*zhnag.*accepted: sweep, mobilenet, zhang"):
         main([str(tmp_path / "a"), "--corpus", str(corpus), "--stages", "zhnag"])
     with pytest.raises(SystemExit, match="lrcn .* or combine"):
         main([str(tmp_path / "b"), "--corpus", str(corpus), "--stages", "lrcn,combine"])
     zhang = default_weights_path("zhang", "tiny")
     with pytest.raises(ValueError, match="LSTM must come from an lrcn"):
         combine_lrcn(zhang, zhang, tmp_path / "x.safetensors")
-    with pytest.raises(ValueError, match="CNN must come from a zhang"):
+    with pytest.raises(ValueError, match="CNN must come from a weights file of mobilenet or zhang"):
         combine_lrcn(default_weights_path("lrcn", "tiny"), default_weights_path("lrcn", "tiny"),
                      tmp_path / "y.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
