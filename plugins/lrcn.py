@@ -48,7 +48,7 @@ DEFAULT_WINDOW = 6  # the paper's sequence length
 _STRIDE = 8
 
 
-def _cnn_of(cnn: str | None, weights: Any, preset: str | None) -> str:
+def _cnn_of(cnn: str | None, weights: Any, preset: str | None, pretrained: bool) -> str:
     """The per-frame net under the LSTM: ``cnn`` when given (it must match the weights file),
     else the weights file's (its header's ``architecture.cnn``; files without one hold a
     Zhang CNN), else zhang."""
@@ -61,7 +61,8 @@ def _cnn_of(cnn: str | None, weights: Any, preset: str | None) -> str:
     path = None
     if weights is not None and os.path.isfile(weights):
         path = weights
-    elif weights is None:  # the shipped file's architecture, trained or (pretrained=False) not
+    elif weights is None and (pretrained or cnn is None):
+        # the shipped file's architecture, trained or (pretrained=False) not
         found = default_weights_path(MODEL_NAME, pick_preset(MODEL_NAME, preset, None))
         path = found if found.is_file() else None
     in_file = None
@@ -105,7 +106,7 @@ class LRCNColorizer(Colorizer):
         if decode not in DECODE_MODES:
             raise ValueError(f"lrcn: decode must be one of {', '.join(DECODE_MODES)}, "
                              f"got {decode!r}")
-        self.cnn = _cnn_of(cnn, weights, preset)
+        self.cnn = _cnn_of(cnn, weights, preset, pretrained)
         stride = _STRIDE if self.cnn == "zhang" else max(
             _STRIDE, int(getattr(frame_colorizer_class(self.cnn), "stride", _STRIDE)))
         setup_network(self, MODEL_NAME, lambda p: LRCNNet(LRCNConfig.preset(p, self.cnn)),
