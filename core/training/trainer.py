@@ -243,6 +243,7 @@ class Trainer:
         self.ema = [p.detach().clone() for p in self._trained] if config.ema else None
         self._decoding: dict[str, Any] | None = None  # _inherited_decoding's, once read
         self.step, self.epoch, self.pos = 0, 0, 0
+        self.skipped_steps = 0  # updates skipped for a non-finite gradient (this process)
         self._data_thread: concurrent.futures.ThreadPoolExecutor | None = None
         if config.prefetch is None:
             from colorvid.core.video.pipeline import usable_cpus
@@ -497,6 +498,8 @@ class Trainer:
                     "final": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
         if self.ema is not None:
             training["ema"] = cfg.ema
+        if self.skipped_steps:
+            training["skipped_steps"] = self.skipped_steps
         if cfg.degrade:
             training["degrade"] = cfg.degrade
         if cfg.mix:
@@ -637,6 +640,14 @@ class Trainer:
         w = float(self.cfg.distill_weight)
         return kl if w == 1.0 else w * kl + (1.0 - w) * self.loss(outputs, targets)
 
+    def _grads_finite(self) -> bool:
+        """Whether every gradient of the trained parameters is finite (one reduction)."""
+        grads = [p.grad for p in self._trained if p.grad is not None]
+        if not grads:
+            return True
+        norms = torch._foreach_norm(grads)
+        return bool(torch.isfinite(torch.stack(norms)).all())
+
     def _train_mode(self) -> None:
         """The network in train mode, its frozen modules in eval mode: a frozen CNN
         (``--freeze-cnn``) keeps its batch-norm running statistics as well as its weights, so
@@ -711,7 +722,11 @@ class Trainer:
                                          "the last checkpoint is kept: lower --lr and --resume")
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    self.optimizer.step()
+                    if self._grads_finite():
+                        self.optimizer.step()
+                    else:  # a finite loss with an infinite gradient: skip the update, as
+                        # mixed-precision scalers do, so no weights file holds NaN
+                        self.skipped_steps += 1
                     self.scheduler.step()
                     if self.ema is not None:
                         with torch.no_grad():

@@ -314,3 +314,25 @@ def test_prefetched_batches_train_exactly_as_batches_built_in_line(carphone_clip
         train(_config(carphone_clip, out, steps=5, prefetch=prefetch))
         runs[prefetch] = load_file(str(out / "zhang-tiny.safetensors"))
     assert all(torch.equal(runs[True][k], runs[False][k]) for k in runs[True])
+
+
+def test_an_update_with_a_non_finite_gradient_is_skipped(carphone_clip, tmp_path):
+    from colorvid.core.training.trainer import Trainer
+
+    trainer = Trainer(_config(carphone_clip, tmp_path / "check", steps=1))
+    for p in trainer._trained:
+        p.grad = torch.zeros_like(p)
+    assert trainer._grads_finite()
+    trainer._trained[0].grad[..., 0] = float("inf")
+    assert not trainer._grads_finite()
+
+    class NonFinite(Trainer):  # every gradient judged non-finite: no update may happen
+        def _grads_finite(self) -> bool:
+            return False
+
+    skipping = NonFinite(_config(carphone_clip, tmp_path / "run", steps=2))
+    start = [p.detach().clone() for p in skipping._trained]
+    assert skipping.run()["step"] == 2
+    assert all(torch.equal(a, b) for a, b in zip(start, skipping._trained, strict=True))
+    header = read_config(tmp_path / "run" / "zhang-tiny.safetensors")
+    assert header["training"]["skipped_steps"] == 2
