@@ -255,6 +255,18 @@ def inherit_decoding(weights: str | Path, cnn_weights: str | Path) -> Path:
                              found.get("decode_prior_correction"))
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    """``"0.5,0.7,1"`` -> ``(0.5, 0.7, 1.0)``; numbers >= 0 only."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}") from None
+    if not values or not all(v >= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected numbers >= 0, got {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m colorvid.core.training.calibrate",
                                 description=__doc__.split("\n\n")[0])
@@ -266,6 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="at most N photos")
     p.add_argument("--write", action="store_true",
                    help="record the chosen temperature, saturation and prior correction")
+    p.add_argument("--temperatures", type=_floats, default=GRID, metavar="T,T,...",
+                   help=f"annealing temperatures tried (default {','.join(map(str, GRID))})")
+    p.add_argument("--saturations", type=_floats, default=SATURATIONS, metavar="S,S,...",
+                   help="saturation factors tried (default "
+                   f"{','.join(map(str, SATURATIONS))})")
+    p.add_argument("--corrections", type=_floats, default=CORRECTIONS, metavar="A,A,...",
+                   help=f"prior corrections tried (default {','.join(map(str, CORRECTIONS))})")
     p.add_argument("--score", action="store_true",
                    help="only score the file's own decoding on the validation photos")
     args = p.parse_args(argv)
@@ -297,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"weights": str(args.weights), "photos": len(photos), **row},
                          indent=1))
         return 0
-    report = calibrate_temperature(model, args.weights, validation_photos(args.cache, args.limit))
+    report = calibrate_temperature(model, args.weights, validation_photos(args.cache, args.limit),
+                                   grid=args.temperatures, saturations=args.saturations,
+                                   corrections=args.corrections)
     print(json.dumps(report, indent=1))
     if args.write:
         write_temperature(args.weights, report["chosen"], report, report["saturation"],

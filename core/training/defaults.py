@@ -94,16 +94,9 @@ def combine_lrcn(lstm_file: Path, cnn_file: Path, target: Path) -> Path:
         raise ValueError(f"combine: {cnn_file} is a {cnn!r} file; the CNN must come from a "
                          f"weights file of {' or '.join(CNNS)}")
     preset = cnn_header.get("preset")
-    lstm_cnn = (lstm_header.get("architecture") or {}).get("cnn", "zhang")
-    if lstm_cnn != cnn:  # only the LSTM is taken: build the net over the new CNN
-        adapter = make_adapter("lrcn", preset, str(cnn_file), {"cnn": cnn, "train_cnn": False})
-        from colorvid.core.training.adapters import _load_lstm_weights
-
-        _load_lstm_weights(adapter.net, Path(lstm_file))
-        adapter.init_from = f"{lstm_file} (LSTM) over {cnn_file}"
-    else:
-        adapter = make_adapter("lrcn", preset, str(lstm_file),
-                               {"cnn_init": str(cnn_file), "train_cnn": False})
+    # The LSTM of lstm_file over this CNN, whatever CNN it was trained over (LRCNAdapter).
+    adapter = make_adapter("lrcn", preset, str(lstm_file),
+                           {"cnn_init": str(cnn_file), "train_cnn": False})
     training = dict(lstm_header.get("training") or {})
     training["init"] = adapter.init_from
     training["cnn"] = {"file": Path(cnn_file).name,

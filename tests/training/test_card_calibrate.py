@@ -298,3 +298,13 @@ def test_score_reports_the_files_own_decoding_on_the_validation_photos(tmp_path,
     for key in ("hue_accuracy", "hue_accuracy_sector", "chroma_ratio", "psnr", "grey_psnr"):
         assert key in report
     assert read_config(weights)["decode_temperature"] == 0.7  # nothing written
+    # A calibration over a grid of one's choosing, written to the header.
+    assert main([str(weights), "--cache", str(tmp_path / "cache"), "--temperatures", "0.5,1",
+                 "--saturations", "1", "--corrections", "0.5", "--write"]) == 0
+    chosen = read_config(weights)
+    assert chosen["decode_temperature"] in (0.5, 1.0) and chosen["decode_saturation"] == 1.0
+    assert chosen["decode_prior_correction"] == 0.5
+    assert {(r["temperature"], r["saturation"]) for r in chosen["calibration"]["rows"]} == {
+        (0.5, 1.0), (1.0, 1.0)}
+    with pytest.raises(SystemExit):
+        main([str(weights), "--cache", str(tmp_path / "cache"), "--saturations", "x"])
