@@ -98,8 +98,10 @@ class RebalancedCE(Loss):
 
         L = batch["L"].float()
         if self._encoder is None:
-            from colorvid.plugins.models.mobilenet_encoder import (encoder_path,
-                                                                   load_imagenet_encoder)
+            from colorvid.plugins.models.mobilenet_encoder import (
+                encoder_path,
+                load_imagenet_encoder,
+            )
 
             encoder = MobileNetV2Features()
             encoder.load_state_dict(load_imagenet_encoder(encoder_path()))
@@ -113,7 +115,7 @@ class RebalancedCE(Loss):
             real = (lab_to_rgb(torch.cat((L, batch["ab"].float()), dim=1)) - mean) / std
             want = _early_taps(encoder, real)
         got = _early_taps(encoder, fake)
-        return sum(F.mse_loss(g, w) for g, w in zip(got, want)) / len(want)
+        return sum(F.mse_loss(g, w) for g, w in zip(got, want, strict=True)) / len(want)
 
 
 def _early_taps(encoder, x: Tensor) -> list[Tensor]:

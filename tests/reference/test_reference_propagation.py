@@ -129,3 +129,10 @@ def test_repeatable(pan):
 
 def test_picture_helper_is_coloured():
     assert np.abs(ab(picture((16, 16)))).mean() > 5
+
+
+def test_fallback_share_leaves_reached_pixels_to_the_references():
+    from colorvid.core.reference.colorizer import fallback_share
+
+    got = fallback_share(np.array([0.0, 0.1, 0.25, 0.5, 0.7, 1.0]))
+    assert np.allclose(got, [1.0, 0.8, 0.5, 0.0, 0.0, 0.0])
