@@ -275,17 +275,24 @@ def luma_warp_error(L: ArrayLike, L_ref: ArrayLike, flow: np.ndarray) -> np.ndar
     return np.abs(cur - warp(_plane(L_ref, "luma_warp_error"), flow))
 
 
-def consistency_confidence(fb_error: np.ndarray) -> np.ndarray:
+def consistency_confidence(fb_error: np.ndarray, *, tolerant: bool = False) -> np.ndarray:
     """Weight in [0, 1] from :func:`forward_backward_error`: ``exp(-e / 2)``, so 1 where the
-    loop closes exactly, 0.61 at Sundaram's bound, 0.14 at 4x it, 0 outside the frame."""
-    return np.exp(-0.5 * np.asarray(fb_error, np.float32))
+    loop closes exactly, 0.61 at Sundaram's bound, 0.14 at 4x it, 0 outside the frame.
+
+    ``tolerant``: 1 anywhere within Sundaram's bound (``e <= 1``: the test passes) and
+    ``exp(-(e - 1) / 2)`` beyond it, the same fall-off moved to the bound.
+    """
+    e = np.asarray(fb_error, np.float32)
+    return np.exp(-0.5 * (np.maximum(e - 1.0, 0.0) if tolerant else e)).astype(np.float32)
 
 
-def luma_confidence(error: np.ndarray, scale: float | None = None) -> np.ndarray:
+def luma_confidence(error: np.ndarray, scale: float | None = None, *,
+                    tolerant: bool = False) -> np.ndarray:
     """Weight in [0, 1] from :func:`luma_warp_error` (Lab L units): ``exp(-(e / s)^2 / 2)``.
 
     ``scale`` ``s`` None (the default) follows the frame's noise: ``2 x`` the median error,
-    within [2, 8] L units (see the module doc).
+    within [2, 8] L units (see the module doc). ``tolerant``: 1 for an error within the scale
+    (``e <= s``: noise) and ``exp(-((e - s) / s)^2 / 2)`` beyond it.
     """
     e = np.asarray(error, np.float32)
     if scale is None:
@@ -293,23 +300,31 @@ def luma_confidence(error: np.ndarray, scale: float | None = None) -> np.ndarray
         scale = min(max(LUMA_NOISE_FACTOR * noise, LUMA_SCALE_MIN), LUMA_SCALE_MAX)
     if not scale > 0:
         raise ValueError(f"luma_confidence: scale must be > 0, got {scale}")
-    return np.exp(-0.5 * (e / np.float32(scale)) ** 2)
+    x = e / np.float32(scale)
+    if tolerant:
+        x = np.maximum(x - 1.0, 0.0)
+    return np.exp(-0.5 * x ** 2).astype(np.float32)
 
 
 def flow_confidence(L: ArrayLike, L_ref: ArrayLike, flow: np.ndarray,
                     reverse: np.ndarray | None = None, *,
-                    luma_scale: float | None = None) -> np.ndarray:
+                    luma_scale: float | None = None, tolerant: bool = False) -> np.ndarray:
     """How far ``warp(x_ref, flow)`` can stand in for frame ``L``'s own ``x``: ``(H, W)`` in
     [0, 1], the product of :func:`luma_confidence` and (with ``reverse``, the flow from
     ``L_ref`` to ``L``) :func:`consistency_confidence`; 0 where ``p + flow(p)`` leaves the frame.
 
     ``L`` and ``L_ref`` are Lab L (0..100) planes or uint8 luma (read as L = code / 2.55);
-    ``flow`` goes from ``L`` to ``L_ref``.
+    ``flow`` goes from ``L`` to ``L_ref``. ``tolerant``: both checks give full weight within
+    their bounds (noise-level luma error, a loop inside Sundaram's bound) and fall off beyond
+    them, as the stabiliser uses it: a still pixel then keeps all of its history rather than
+    0.6-0.8 of it (the soft checks' value on grain and compression noise; docs/stabilize.md
+    has the measurements).
     """
     flow = _check_flow(flow, "flow_confidence")
-    conf = luma_confidence(luma_warp_error(_as_l(L), _as_l(L_ref), flow), luma_scale)
+    conf = luma_confidence(luma_warp_error(_as_l(L), _as_l(L_ref), flow), luma_scale,
+                           tolerant=tolerant)
     if reverse is not None:
-        conf *= consistency_confidence(forward_backward_error(flow, reverse))
+        conf *= consistency_confidence(forward_backward_error(flow, reverse), tolerant=tolerant)
     else:
         conf[~inside_frame(flow)] = 0.0
     return conf

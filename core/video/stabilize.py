@@ -7,9 +7,10 @@ colorizers predict chroma at 256 px or less, so nothing of theirs is lost):
 1. DIS optical flow between the input luma of t and t-1, both ways
    (:class:`colorvid.core.video.flow.FlowEstimator`);
 2. the previous *stabilised* chroma ``S_{t-1}`` and its weight ``w_{t-1}`` warped onto frame t;
-3. a confidence ``c`` per pixel (:func:`colorvid.core.video.flow.flow_confidence`): forward-
-   backward consistency times agreement of the warped luma. Occluded, uncovered and mismatched
-   pixels get ``c ~ 0`` and take the model's new prediction ``A_t`` as it is;
+3. a confidence ``c`` per pixel (:func:`colorvid.core.video.flow.flow_confidence`, tolerant):
+   forward-backward consistency times agreement of the warped luma, each 1 within its bound
+   (Sundaram's, and the frame's luma noise) and falling off beyond. Occluded, uncovered and
+   mismatched pixels get ``c ~ 0`` and take the model's new prediction ``A_t`` as it is;
 4. a confidence-weighted running mean with decay ``s`` (the *strength*)::
 
        k   = s * c * warp(w_{t-1})           weight of the history at this pixel
@@ -204,7 +205,7 @@ def _step(S_prev: np.ndarray, w_prev: np.ndarray, ab: np.ndarray, L: np.ndarray,
           strength: float) -> tuple[np.ndarray, np.ndarray]:
     """One step of either pass: the history of the neighbour frame warped onto this one and
     blended with this frame's prediction ``ab`` (see the module doc)."""
-    conf = flow_confidence(L, L_prev, flow, reverse)
+    conf = flow_confidence(L, L_prev, flow, reverse, tolerant=True)
     k = np.float32(strength) * conf * warp(w_prev, flow)
     S = (k * warp(S_prev, flow) + ab) / (k + 1.0)
     return S.astype(np.float32), (k + 1.0).astype(np.float32)

@@ -114,6 +114,19 @@ def test_luma_confidence_follows_the_noise_level():
     assert luma_confidence(quiet, scale=10.0)[0, 0] > 0.9
 
 
+def test_tolerant_confidence_is_full_within_the_bounds_and_falls_off_beyond():
+    e = np.array([0.0, 1.0, 2.0, 4.0], np.float32)  # luma error, scale 2: within, within, at, 2x
+    assert np.allclose(luma_confidence(e, 2.0, tolerant=True), [1, 1, 1, np.exp(-0.5)])
+    assert luma_confidence(e, 2.0)[2] < 0.61  # the soft check already doubts noise-level error
+    fb = np.array([0.0, 0.5, 1.0, 3.0, np.inf], np.float32)  # 1 = Sundaram's bound
+    assert np.allclose(consistency_confidence(fb, tolerant=True), [1, 1, 1, np.exp(-1), 0])
+    assert consistency_confidence(fb)[1] < 0.8
+    zero = np.zeros((H, W, 2), np.float32)
+    L = np.full((H, W), 50.0, np.float32)
+    assert np.allclose(flow_confidence(L, L + 1.5, zero, zero, tolerant=True), 1.0)
+    assert flow_confidence(L, L + 1.5, zero, zero).max() < 0.9
+
+
 def test_luma_units_and_conversions():
     L = np.linspace(0, 100, H * W, dtype=np.float32).reshape(H, W)
     y = to_luma8(L)
