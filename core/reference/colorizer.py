@@ -9,10 +9,11 @@ too. The stream is cut into shots with the same detector as the automatic models
 
 - a shot with references is propagated from them (:mod:`colorvid.core.reference.propagate`) at
   the work resolution (at most :data:`WORK_SIDE` pixels a side; chroma needs no more and the flow
-  is 4x cheaper than at 1024 x 576); where neither the flow nor the content match is confident
-  (confidence under 0.5 on more than 0.5% of a frame) the automatic colorizer's colour is
-  blended in, its share rising smoothly from 0 at confidence 0.5 to all of it at 0, so no seam
-  shows and a pixel the references reach keeps their colour (:func:`fallback_share`);
+  is 4x cheaper than at 1024 x 576); a pixel the flow loses takes the colour found by matching
+  the shot's references by content. The automatic colorizer does not paint over a shot that has
+  a reference: on the corpus's training clips, the colour carried or matched from the shot's own
+  reference was nearer the truth than ``lrcn``'s at every level of the propagation's
+  confidence, the least confident pixels included (docs/references.md);
 - a reference frame itself gets the reference's own chroma at full resolution;
 - a shot without a reference gets the automatic colorizer's colour (``fallback``), or, with
   ``reach="video"``, colour matched by content from every reference (DeepExemplar-style: one
@@ -51,29 +52,12 @@ from colorvid.core.reference.propagate import propagate, shot_flow, shot_motion
 from colorvid.core.video.pipeline import VideoColorizer
 from colorvid.core.video.scenecut import DEFAULT_THRESHOLD, SceneCutDetector
 
-__all__ = ["REACHES", "WORK_SIDE", "Reach", "ReferenceColorizer", "fallback_share",
-           "input_frames", "open_reference_colorizer", "reference_ab", "work_size"]
+__all__ = ["REACHES", "WORK_SIDE", "Reach", "ReferenceColorizer", "input_frames",
+           "open_reference_colorizer", "reference_ab", "work_size"]
 
 Reach = Literal["shot", "video"]
 REACHES: tuple[str, ...] = ("shot", "video")
 WORK_SIDE = 512  # the work resolution's longer side (see the module doc)
-# Below this confidence a pixel counts as unreached; a frame with more than FALLBACK_SHARE of
-# such pixels gets the automatic colour blended in (the model is not run for the others).
-FALLBACK_CONFIDENCE = 0.5
-FALLBACK_SHARE = 0.005
-
-
-def fallback_share(confidence: np.ndarray) -> np.ndarray:
-    """The automatic colour's share of a pixel from the reference colour's confidence in
-    [0, 1]: ``clip(1 - c / 0.5, 0, 1)``, none at or above :data:`FALLBACK_CONFIDENCE`.
-
-    Not ``1 - c``: a reached pixel's confidence fades along a long chain (0.7 after a partly
-    occluded stretch), and a third of a guessed colour there cost the painted one. On the first
-    shot of ``bikes.mp4`` (frame 0 the only reference, the default ``lrcn`` filling in):
-    hue 0.637 and 40.70 dB with ``1 - c``; see docs/references.md for the ramp's figures.
-    """
-    c = np.asarray(confidence, np.float32)
-    return np.clip(1.0 - c / np.float32(FALLBACK_CONFIDENCE), 0.0, 1.0)
 _OUT_BATCH = 8  # frames per Lab -> RGB call, as VideoColorizer's default batch
 
 
@@ -225,28 +209,20 @@ class ReferenceColorizer:
     def _with_fallback(self, L_full: Tensor, ab: np.ndarray | None, conf: np.ndarray | None,
                        size: tuple[int, int], references: set[int]
                        ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Blend the automatic colour in where the confidence is low (see the module doc)."""
-        if self.fallback is None:
+        """The automatic colour for a shot without a reference: all of it, or (``reach="video"``,
+        colour matched from other shots' references) blended with the matched colour by the
+        match's confidence. A shot with references keeps their colour (see the module doc)."""
+        if self.fallback is None or references:
             return ab, conf
         T = L_full.shape[0]
-        if ab is None or conf is None:
-            need = list(range(T))
-        else:
-            low = (conf < FALLBACK_CONFIDENCE).reshape(T, -1).mean(1)
-            need = [t for t in range(T) if t not in references and low[t] > FALLBACK_SHARE]
-        if not need:
-            return ab, conf
-        self.fallback_frames += len(need)
-        grey = lab_to_frames(L_full[need], torch.zeros(len(need), 2, 1, 1), upsample=True)
-        auto = np.stack(list(self.fallback.stream(grey)))  # (N, H, W, 3) uint8
+        self.fallback_frames += T
+        grey = lab_to_frames(L_full, torch.zeros(T, 2, 1, 1), upsample=True)
+        auto = np.stack(list(self.fallback.stream(grey)))  # (T, H, W, 3) uint8
         auto_ab = _shrink(rgb_to_lab(to_rgb_float(auto))[:, 1:], size).numpy()
         if ab is None or conf is None:
-            ab = np.zeros((T, 2, *size), np.float32)
-            conf = np.zeros((T, *size), np.float32)
-        for i, t in enumerate(need):
-            share = fallback_share(conf[t])[None]
-            ab[t] = (1.0 - share) * ab[t] + share * auto_ab[i]
-        return ab, conf
+            return auto_ab.astype(np.float32), np.zeros((T, *size), np.float32)
+        c = conf[:, None]
+        return (c * ab + (1.0 - c) * auto_ab).astype(np.float32), conf
 
 
 def input_frames(src: str) -> int | None:
