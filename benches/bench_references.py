@@ -17,6 +17,14 @@ excluded; also the machine's load average, since on 2 shared cores it moves ever
 
     .venv/bin/python benches/bench_references.py speed
     .venv/bin/python benches/bench_references.py strip     # docs/img/references_strip.png
+
+Fill (``fill``): inside shots that have a reference, is the colour carried or matched from it or
+the automatic model's nearer the truth, by the propagation's confidence? Per confidence band:
+the share of pixels and the mean Lab ab distance to the truth of each (the first frame of every
+shot with colour is the reference; at most ``--frames`` frames a clip):
+
+    .venv/bin/python benches/bench_references.py fill --model lrcn \
+        /work/shared/corpus/video/train/*.mp4
     .venv/bin/python -m pytest benches/bench_references.py --benchmark-only
 """
 
@@ -133,6 +141,60 @@ def strip(args: argparse.Namespace) -> int:
     return 0
 
 
+FILL_BANDS = (0.0, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+
+
+def fill(args: argparse.Namespace) -> int:
+    import torch
+
+    import colorvid
+    from colorvid.core.color import rgb_to_lab
+    from colorvid.core.frames import frames_to_l, lab_to_frames, to_rgb_float
+    from colorvid.core.reference import colorizer as rcmod
+    from colorvid.core.reference.match import ReferenceMatcher
+    from colorvid.core.reference.propagate import propagate, shot_flow, shot_motion
+    from colorvid.core.video.decode import read_frames
+    from colorvid.core.video.scenecut import SceneCutDetector
+
+    model = colorvid.open_colorizer(args.model)
+    bands = np.asarray(FILL_BANDS)
+    pixels = np.zeros(len(bands) - 1)
+    err = {"reference": np.zeros(len(bands) - 1), "model": np.zeros(len(bands) - 1)}
+    for clip in args.clips:
+        truth = [rgb for _, rgb in read_frames(clip, count=args.frames)]
+        L = torch.cat([frames_to_l(f, "cpu") for f in truth])  # (T, 1, H, W)
+        detector = SceneCutDetector()
+        cuts = [t for t in range(1, len(truth)) if bool(detector(L[t:t + 1])[0])]
+        size = rcmod.work_size(*L.shape[-2:])
+        lab = rcmod._shrink(rgb_to_lab(to_rgb_float(np.stack(truth))), size).numpy()
+        for a, b in zip([0, *cuts], [*cuts, len(truth)], strict=True):
+            if np.hypot(*lab[a, 1:]).mean() < 2.0:  # a grey first frame: nothing to carry
+                continue
+            Lw = lab[a:b, 0]
+            flow = shot_flow(*size)
+            refs = {0: lab[a, 1:]}
+            ab, conf = propagate(Lw, refs, shot_motion(Lw, flow),
+                                 {0: ReferenceMatcher([(Lw[0], lab[a, 1:])])}, flow)
+            grey = lab_to_frames(L[a:b], torch.zeros(b - a, 2, 1, 1), upsample=True)
+            auto = np.stack(list(model.stream(grey)))
+            auto_ab = rcmod._shrink(rgb_to_lab(to_rgb_float(auto))[:, 1:], size).numpy()
+            band = np.clip(np.digitize(conf[1:], bands) - 1, 0, len(bands) - 2)
+            truth_ab = lab[a + 1:b, 1:]
+            for name, pred in (("reference", ab[1:]), ("model", auto_ab[1:])):
+                d = np.hypot(*(pred - truth_ab).transpose(1, 0, 2, 3))  # (T-1, h, w)
+                err[name] += np.bincount(band.ravel(), d.ravel(), len(bands) - 1)
+            pixels += np.bincount(band.ravel(), minlength=len(bands) - 1)
+        print(f"{Path(clip).name}: {len(cuts) + 1} shot(s)", file=sys.stderr, flush=True)
+    print(f"| confidence | share of pixels | reference colour's ab error | "
+          f"{args.model}'s ab error |")
+    print("|---|---|---|---|")
+    for i in range(len(bands) - 1):
+        n = max(pixels[i], 1.0)
+        print(f"| {bands[i]:.2f}-{bands[i + 1]:.2f} | {pixels[i] / pixels.sum():.3f} | "
+              f"{err['reference'][i] / n:.2f} | {err['model'][i] / n:.2f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -154,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO / "docs" / "img" / "references_strip.png"))
     p.add_argument("--columns", type=int, default=4)
     p.set_defaults(func=strip)
+    f = sub.add_parser("fill", help="reference colour vs the model's, by confidence")
+    f.add_argument("clips", nargs="+")
+    f.add_argument("--model", default="lrcn")
+    f.add_argument("--frames", type=int, default=90)
+    f.set_defaults(func=fill)
     args = parser.parse_args(argv)
     return args.func(args)
 
