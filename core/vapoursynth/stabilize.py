@@ -4,7 +4,7 @@ any colorizer (colorvid's ``core.colorvid.*`` or another one).
 >>> import vapoursynth as vs  # doctest: +SKIP
 >>> from colorvid.core.vapoursynth.stabilize import stabilize  # doctest: +SKIP
 >>> colour = vs.core.colorvid.Zhang(grey)  # doctest: +SKIP
->>> steady = stabilize(colour, strength=0.85, window=8)  # doctest: +SKIP
+>>> steady = stabilize(colour, strength=0.95, window=8)  # doctest: +SKIP
 
 Frame n is the forward pass of :mod:`colorvid.core.video.stabilize` run from a fresh start over
 frames n-window+1..n, cut at the latest scene change (``_SceneChangePrev`` on a frame, or
@@ -16,7 +16,7 @@ Cost per output frame (linear playback): one new pair of DIS flows (about 11 ms 
 frames kept), and ``window - 1`` warp-and-blend steps on the working grid (about 5 ms each; the
 step timing: ``_step`` of :mod:`colorvid.core.video.stabilize` on random 320x180 planes). The
 window bounds the smoothing: the oldest frame keeps ``strength ** (window - 1)`` of its weight
-in the history (0.85, 8 frames: 0.32), so a longer window is steadier and costs more steps;
+in the history (0.95, 8 frames: 0.70), so a longer window is steadier and costs more steps;
 the command line's bidirectional pass is steadier still, where a whole file is available.
 
 Reads: RGB (any depth) or YUV clips with a constant format. YUV colour is read with the
@@ -58,7 +58,7 @@ from colorvid.core.video.stabilize import (
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "StabilizeError", "stabilize"]
 
 WHO = "colorvid.stabilize"
-DEFAULT_WINDOW = 8  # 0.85 ** 7 = 0.32: the history is mostly built; 7 blend steps a frame
+DEFAULT_WINDOW = 8  # 0.95 ** 7 = 0.70 of the oldest frame kept; 7 blend steps a frame
 MAX_WINDOW = 64
 
 

@@ -18,7 +18,7 @@ colorizers predict chroma at 256 px or less, so nothing of theirs is lost):
        w_t = k + 1
 
    On a still, confident pixel ``w`` grows to ``1 / (1 - s)``, so the history's share is ``s``
-   (0.85: 85% history, 15% new prediction); after a cut or an occlusion it starts at 1 and the
+   (0.95: 95% history, 5% new prediction); after a cut or an occlusion it starts at 1 and the
    first frames are a plain mean of what was seen (not 85% of the first frame).
 
 The luma is never touched: the output is the input L with ``S_t`` as its chroma.
@@ -75,7 +75,7 @@ __all__ = [
     "working_size",
 ]
 
-DEFAULT_STRENGTH = 0.85  # share of the history on a confident still pixel (measured: docs)
+DEFAULT_STRENGTH = 0.95  # share of the history on a confident still pixel (measured: docs)
 MAX_STRENGTH = 0.98  # 1 would never forget; 0.98 already averages ~50 frames
 DEFAULT_MAX_SIDE = 320  # working grid: colorizers' chroma is 256 px or less; DIS medium 7 ms
 DEFAULT_BLOCK = 16  # frames the backward pass hands out at once
@@ -215,7 +215,7 @@ class Stabilizer:
     """Stabilises a stream of frames' chroma; feed frames in order with :meth:`push`, then
     :meth:`flush` at the end. Not thread-safe.
 
-    >>> stab = Stabilizer()              # bidirectional, strength 0.85
+    >>> stab = Stabilizer()              # bidirectional, strength 0.95
     >>> # for L, ab in frames: for payload, ab_stab in stab.push(L, ab, payload=...): ...
     >>> # for payload, ab_stab in stab.flush(): ...
     """
