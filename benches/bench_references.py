@@ -17,15 +17,15 @@ excluded; also the machine's load average, since on 2 shared cores it moves ever
 
     .venv/bin/python benches/bench_references.py speed
     .venv/bin/python benches/bench_references.py strip     # docs/img/references_strip.png
+    .venv/bin/python -m pytest benches/bench_references.py --benchmark-only
 
 Fill (``fill``): inside shots that have a reference, is the colour carried or matched from it or
 the automatic model's nearer the truth, by the propagation's confidence? Per confidence band:
 the share of pixels and the mean Lab ab distance to the truth of each (the first frame of every
 shot with colour is the reference; at most ``--frames`` frames a clip):
 
-    .venv/bin/python benches/bench_references.py fill --model lrcn \
+    .venv/bin/python benches/bench_references.py fill --model lrcn \\
         /work/shared/corpus/video/train/*.mp4
-    .venv/bin/python -m pytest benches/bench_references.py --benchmark-only
 """
 
 from __future__ import annotations

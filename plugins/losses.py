@@ -22,8 +22,8 @@ from colorvid.core.color import lab_to_rgb
 from colorvid.core.interfaces import Loss
 from colorvid.kernels import rebalanced_cross_entropy
 
-__all__ = ["LarssonKL", "LRCNLoss", "RebalancedCE", "class_kl", "hue_chroma_histograms",
-           "to_resolution"]
+__all__ = ["LarssonKL", "LRCNLoss", "RebalancedCE", "class_kl", "decoded_ab",
+           "hue_chroma_histograms", "to_resolution"]
 
 
 def to_resolution(x: Tensor, like: Tensor) -> Tensor:
@@ -82,9 +82,7 @@ class RebalancedCE(Loss):
         weights = None if self.class_weights is None else self.class_weights.to(logits.device)
         loss = rebalanced_cross_entropy(logits, ab, weights, self.k, self.sigma)
         if self.regression_weight > 0 or self.perceptual_weight > 0:
-            centres = ab_bins(device=logits.device, dtype=torch.float32)
-            decoded = torch.einsum("nqhw,qc->nchw", torch.softmax(logits.float(), dim=1),
-                                   centres)  # (N, 2, h, w)
+            decoded = decoded_ab(logits.float())  # (N, 2, h, w)
             if self.regression_weight > 0:
                 loss = loss + self.regression_weight * (decoded - ab.float()).abs().sum(1).mean()
             if self.perceptual_weight > 0:
@@ -94,7 +92,7 @@ class RebalancedCE(Loss):
 
     def perceptual(self, decoded: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
         """Mean squared distance of fixed ImageNet features: colourised vs original crops."""
-        from colorvid.plugins.models.mobilenet_net import MobileNetV2Features
+        from colorvid.plugins.models.mobilenet_net import MobileNetV2Features, imagenet_normalise
 
         L = batch["L"].float()
         if self._encoder is None:
@@ -107,30 +105,20 @@ class RebalancedCE(Loss):
             encoder.load_state_dict(load_imagenet_encoder(encoder_path()))
             self._encoder = encoder.eval().requires_grad_(False)
         encoder = self._encoder.to(L.device)
-        mean = torch.tensor((0.485, 0.456, 0.406), device=L.device).view(1, 3, 1, 1)
-        std = torch.tensor((0.229, 0.224, 0.225), device=L.device).view(1, 3, 1, 1)
+        taps = ("s4", "s8", "s16")  # the deeper layers are not run
         up = F.interpolate(decoded, size=L.shape[-2:], mode="bilinear", align_corners=False)
-        fake = (lab_to_rgb(torch.cat((L, up), dim=1)) - mean) / std
+        got = encoder.taps(imagenet_normalise(lab_to_rgb(torch.cat((L, up), dim=1))), taps)
         with torch.no_grad():
-            real = (lab_to_rgb(torch.cat((L, batch["ab"].float()), dim=1)) - mean) / std
-            want = _early_taps(encoder, real)
-        got = _early_taps(encoder, fake)
-        return sum(F.mse_loss(g, w) for g, w in zip(got, want, strict=True)) / len(want)
+            real = lab_to_rgb(torch.cat((L, batch["ab"].float()), dim=1))
+            want = encoder.taps(imagenet_normalise(real), taps)
+        return sum(F.mse_loss(got[k], want[k]) for k in taps) / len(taps)
 
 
-def _early_taps(encoder, x: Tensor) -> list[Tensor]:
-    """MobileNetV2's outputs at strides 4, 8 and 16 (the layers past stride 16 are not run)."""
-    from colorvid.plugins.models.mobilenet_net import ENCODER_TAPS
-
-    wanted = [ENCODER_TAPS[k][0] for k in ("s4", "s8", "s16")]
-    out = []
-    for index, module in enumerate(encoder):
-        x = module(x)
-        if index in wanted:
-            out.append(x)
-            if index == wanted[-1]:
-                break
-    return out
+def decoded_ab(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """The colour a ``(N, 313, h, w)`` distribution decodes to, differentiably: the mean of the
+    bin centres under ``softmax(logits / temperature)``, ``(N, 2, h, w)`` in Lab units."""
+    centres = ab_bins(device=logits.device, dtype=logits.dtype)
+    return torch.einsum("nqhw,qc->nchw", torch.softmax(logits / temperature, dim=1), centres)
 
 
 def class_kl(target_logits: Tensor, logits: Tensor) -> Tensor:
@@ -205,9 +193,7 @@ class LRCNLoss(Loss):
         b, t = (int(v) for v in batch["seq_shape"])
         if t < 2:
             return seq_logits.new_zeros(())
-        centres = ab_bins(device=seq_logits.device, dtype=seq_logits.dtype)
-        prob = torch.softmax(seq_logits / self.temperature, dim=1)
-        out = torch.einsum("nqhw,qc->nchw", prob, centres)  # (N, 2, h, w) decoded colours
+        out = decoded_ab(seq_logits, self.temperature)  # (N, 2, h, w) decoded colours
         h, w = out.shape[-2:]
         out = out.view(b, t, 2, h, w)
         gt = seq_ab.view(b, t, 2, h, w)

@@ -19,7 +19,7 @@ colorizers predict chroma at 256 px or less, so nothing of theirs is lost):
 
    On a still, confident pixel ``w`` grows to ``1 / (1 - s)``, so the history's share is ``s``
    (0.95: 95% history, 5% new prediction); after a cut or an occlusion it starts at 1 and the
-   first frames are a plain mean of what was seen (not 85% of the first frame).
+   first frames are a plain mean of what was seen (not 95% of the first frame).
 
 The luma is never touched: the output is the input L with ``S_t`` as its chroma.
 

@@ -32,7 +32,7 @@ from colorvid.core.bins import NUM_BINS
 from colorvid.plugins.models.zhang_net import BinDecoding
 
 __all__ = ["ENCODER_TAPS", "MobileNetColorConfig", "MobileNetColorNet", "MobileNetV2Features",
-           "grey_to_imagenet"]
+           "grey_to_imagenet", "imagenet_normalise"]
 
 # (expansion t, output channels c, repeats n, first stride s) of MobileNetV2's bottlenecks.
 _SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -90,14 +90,18 @@ class MobileNetV2Features(nn.Sequential):
         layers.append(_ConvBNReLU6(cin, 1280, 1))
         super().__init__(*layers)
 
-    def taps(self, x: Tensor) -> dict[str, Tensor]:
-        """The outputs named in :data:`ENCODER_TAPS` of an ImageNet-normalised batch."""
-        wanted = {index: name for name, (index, _) in ENCODER_TAPS.items()}
+    def taps(self, x: Tensor, names: tuple[str, ...] | None = None) -> dict[str, Tensor]:
+        """The outputs named in :data:`ENCODER_TAPS` (or only ``names`` of them: the layers
+        past the deepest one are not run) of an ImageNet-normalised batch."""
+        wanted = {ENCODER_TAPS[name][0]: name for name in (names or tuple(ENCODER_TAPS))}
+        last = max(wanted)
         out: dict[str, Tensor] = {}
         for index, module in enumerate(self):
             x = module(x)
             if index in wanted:
                 out[wanted[index]] = x
+            if index == last:
+                break
         return out
 
 
@@ -108,9 +112,15 @@ def grey_to_imagenet(L: Tensor) -> Tensor:
     y = torch.where(fy > 6.0 / 29.0, fy ** 3, (fy - 4.0 / 29.0) * (3.0 * (6.0 / 29.0) ** 2))
     y = y.clamp(0.0, 1.0)
     srgb = torch.where(y <= 0.0031308, 12.92 * y, 1.055 * y.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
-    mean = torch.tensor(_IMAGENET_MEAN, device=L.device).view(1, 3, 1, 1)
-    std = torch.tensor(_IMAGENET_STD, device=L.device).view(1, 3, 1, 1)
-    return ((srgb - mean) / std).to(L.dtype if L.is_floating_point() else torch.float32)
+    return imagenet_normalise(srgb).to(L.dtype if L.is_floating_point() else torch.float32)
+
+
+def imagenet_normalise(rgb: Tensor) -> Tensor:
+    """sRGB ``(B, 3, H, W)`` in [0, 1] (or one grey channel, broadcast to three) -> ImageNet's
+    normalisation, what the encoder was trained on."""
+    mean = torch.tensor(_IMAGENET_MEAN, device=rgb.device).view(1, 3, 1, 1)
+    std = torch.tensor(_IMAGENET_STD, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb - mean) / std
 
 
 @dataclasses.dataclass(frozen=True)
